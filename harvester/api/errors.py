@@ -234,9 +234,7 @@ def error_for_code(
     info = ACTIONS.get(code)
     if info is None:
         text = message or "error code not listed on the API page"
-        return UnknownCodeError(
-            text, code=code, http_status=http_status, retry_after=retry_after
-        )
+        return UnknownCodeError(text, code=code, http_status=http_status, retry_after=retry_after)
     cls = _BY_ACTION[info.action]
     return cls(
         message or info.description,
@@ -251,11 +249,11 @@ def error_for_http_status(status: int, *, retry_after: float | None = None) -> P
     if status == 429:
         return SlowDown("HTTP 429 Too Many Requests", http_status=status, retry_after=retry_after)
     if status in (401, 403):
-        return Reauthenticate(
-            f"HTTP {status}: credentials rejected", http_status=status
-        )
+        return Reauthenticate(f"HTTP {status}: credentials rejected", http_status=status)
     if status >= 500:
-        return ServerError(f"HTTP {status} from PatSnap", http_status=status, retry_after=retry_after)
+        return ServerError(
+            f"HTTP {status} from PatSnap", http_status=status, retry_after=retry_after
+        )
     if status == 404:
         return StopRun(
             "HTTP 404: the endpoint does not exist at this base URL; check --base-url",
