@@ -259,6 +259,13 @@ def error_for_http_status(status: int, *, retry_after: float | None = None) -> P
             "HTTP 404: the endpoint does not exist at this base URL; check --base-url",
             http_status=status,
         )
+    if 300 <= status < 400:
+        # The client never follows redirects: they would carry the bearer token elsewhere.
+        return StopRun(
+            f"HTTP {status}: the base URL redirects elsewhere and the client does not follow "
+            "redirects; set --base-url (or PATSNAP_BASE_URL) to the final address",
+            http_status=status,
+        )
     if status in (400, 422):
         return SearchFailed(f"HTTP {status}: request rejected", http_status=status)
     return UnknownCodeError(f"HTTP {status} from PatSnap", http_status=status)

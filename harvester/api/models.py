@@ -1,10 +1,10 @@
-"""Typed values of the API page: a hit (PatentMessage) and a page of hits."""
+"""Typed values of the API page: a hit (PatentMessage), a page of hits, an OAuth token grant."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Hit", "Page"]
+__all__ = ["Hit", "Page", "TokenGrant"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -24,3 +24,11 @@ class Page:
 
     hits: tuple[Hit, ...]
     total: int  #: total_search_result_count (0 when the API omits it on an empty page)
+
+
+@dataclass(slots=True, frozen=True)
+class TokenGrant:
+    """An OAuth access token and how many seconds it stays valid from when it was requested."""
+
+    token: str = field(repr=False)  #: a secret: never shown in reprs or logs
+    expires_in: float  #: seconds; the token endpoint's `expires_in`, 1800 when it says nothing

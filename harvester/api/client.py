@@ -1,0 +1,329 @@
+"""The PatSnap client: one aiohttp session per run, authentication, one call per page.
+
+    async with PatSnapClient(base_url, credentials) as client:
+        page = await client.fetch_page(search_id, offset=0, limit=100, filters={})
+
+`fetch_page` returns a Page or raises a PatSnapError subclass (see errors.py); aiohttp,
+asyncio and OS exceptions are mapped at one boundary, `map_exceptions`. A rejected OAuth
+token is refreshed once for all callers (single flight) and the call retried once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiohttp
+import yarl
+from aiohttp.http_exceptions import HttpProcessingError
+
+from harvester import __version__
+from harvester.api.auth import ApiKey, ClientCredentials, Credentials, TokenSource
+from harvester.api.errors import (
+    PatSnapError,
+    ProtocolError,
+    Reauthenticate,
+    StopRun,
+    TransportError,
+    UsageError,
+)
+from harvester.api.models import Page, TokenGrant
+from harvester.api.params import build_query
+from harvester.api.parse import (
+    MAX_BODY_BYTES,
+    TOKEN_REJECTED_CODE,
+    parse_page,
+    parse_retry_after,
+    parse_token,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ClientSettings",
+    "PatSnapClient",
+    "base_url_from_env",
+    "map_exceptions",
+]
+
+DEFAULT_BASE_URL = "https://connect.patsnap.com"
+RESULTS_PATH = "/image-search/results"
+TOKEN_PATH = "/oauth/token"
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+_log = logging.getLogger("harvester.api")
+
+
+def base_url_from_env(env: Mapping[str, str], override: str | None = None) -> str:
+    """`override`, else PATSNAP_BASE_URL, else the default; checked, without a trailing slash.
+
+    Plain http is allowed for loopback only (the sandbox): elsewhere it would expose secrets.
+    """
+    raw = (override or "").strip() or env.get("PATSNAP_BASE_URL", "").strip() or DEFAULT_BASE_URL
+    try:
+        url = yarl.URL(raw)
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise UsageError(f"base URL {raw!r} is not an http(s) URL, e.g. {DEFAULT_BASE_URL}")
+    if url.query_string or url.fragment or url.user or url.password:
+        raise UsageError(f"base URL {raw!r} must have no query, fragment or user info")
+    if url.scheme == "http" and url.host not in _LOOPBACK:
+        raise UsageError(
+            f"base URL {raw!r} is plain http: credentials would travel unencrypted; use https"
+        )
+    return str(url).rstrip("/")
+
+
+@dataclass(slots=True, frozen=True)
+class ClientSettings:
+    """Connection settings of one client (seconds, connections, headers)."""
+
+    connect_timeout: float = 10  #: to open a TCP+TLS connection
+    read_timeout: float = 30  #: between bytes of a response
+    pool_size: int = 32  #: connections kept to PatSnap
+    version_header: bool = True  #: send `X-PatSnap-Version: 1.0`
+    user_agent: str = f"patsnap-harvester/{__version__}"
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.pool_size < 1:
+            raise ValueError("timeouts must be positive and pool_size at least 1")
+
+
+_DEFAULT_SETTINGS = ClientSettings()
+
+
+class _State(enum.Enum):
+    UNOPENED = "not opened yet"
+    OPENED = "open"
+    CLOSED = "closed"
+
+
+class PatSnapClient:
+    """An async context manager around one aiohttp session; `fetch_page` is the one call.
+
+    A client is opened once; after `async with` ends it refuses reuse. A session passed in
+    is used as is and not closed (its owner closes it).
+    """
+
+    __slots__ = (
+        "_base_url",
+        "_credentials",
+        "_owns_session",
+        "_session",
+        "_settings",
+        "_state",
+        "_tokens",
+    )
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        settings: ClientSettings = _DEFAULT_SETTINGS,
+        *,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._settings = settings
+        self._session = session
+        self._owns_session = session is None
+        self._state = _State.UNOPENED
+        self._tokens = (
+            TokenSource(self._request_token) if isinstance(credentials, ClientCredentials) else None
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"PatSnapClient({self._base_url!r}, {self._credentials!r}, "
+            f"state={self._state.name.lower()}, token_requests={self.token_requests})"
+        )
+
+    @property
+    def token_requests(self) -> int:
+        """Token requests made so far (0 with an API key: it needs none)."""
+        return self._tokens.token_requests if self._tokens is not None else 0
+
+    async def __aenter__(self) -> PatSnapClient:
+        if self._state is not _State.UNOPENED:
+            raise RuntimeError(f"this PatSnapClient is {self._state.value}; open a new one")
+        if self._session is None:
+            settings = self._settings
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=settings.pool_size),  # TLS verified
+                timeout=aiohttp.ClientTimeout(
+                    total=None,  # waiting for a pooled connection is the caller's business
+                    sock_connect=settings.connect_timeout,
+                    sock_read=settings.read_timeout,
+                ),
+            )
+        self._state = _State.OPENED
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._state = _State.CLOSED
+        if self._tokens is not None:
+            await self._tokens.aclose()
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        """One page of a search; raises ParamError before sending anything the API rejects."""
+        if self._state is not _State.OPENED:
+            raise RuntimeError(f"this PatSnapClient is {self._state.value}; use `async with`")
+        query = build_query(search_id, offset=offset, limit=limit, filters=filters)
+        credentials = self._credentials
+        if isinstance(credentials, ApiKey):
+            try:
+                return await self._get(query, credentials.key)
+            except Reauthenticate as error:
+                raise _api_key_rejected(error) from None
+        assert self._tokens is not None
+        query["apikey"] = credentials.client_id
+        token = await self._tokens.token()
+        try:
+            return await self._get(query, token)
+        except Reauthenticate as error:
+            _log.info("reauthenticate", extra={"event": "reauthenticate", "code": error.code})
+        token = await self._tokens.refresh(stale=token)
+        try:
+            return await self._get(query, token)
+        except Reauthenticate as error:
+            raise _rejected_after_refresh(error) from None
+
+    async def _get(self, query: Mapping[str, str], bearer: str) -> Page:
+        session = self._session
+        assert session is not None
+        headers = self._headers()
+        headers["Authorization"] = f"Bearer {bearer}"
+        with map_exceptions(RESULTS_PATH):
+            async with session.get(
+                self._base_url + RESULTS_PATH,
+                params=query,
+                headers=headers,
+                allow_redirects=False,  # a redirect would carry the bearer token elsewhere
+            ) as response:
+                body = await _read_body(response)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                status = response.status
+        return parse_page(body, http_status=status, retry_after=retry_after)
+
+    async def _request_token(self) -> TokenGrant:
+        credentials = self._credentials
+        session = self._session
+        assert isinstance(credentials, ClientCredentials) and session is not None
+        with map_exceptions(TOKEN_PATH):
+            async with session.post(
+                self._base_url + TOKEN_PATH,
+                auth=aiohttp.BasicAuth(credentials.client_id, credentials.client_secret),
+                data={"grant_type": "client_credentials"},
+                headers=self._headers(),
+                allow_redirects=False,
+            ) as response:
+                body = await _read_body(response)
+                status = response.status
+        return parse_token(body, http_status=status)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": self._settings.user_agent}
+        if self._settings.version_header:
+            headers["X-PatSnap-Version"] = "1.0"
+        return headers
+
+
+async def _read_body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, refusing more than MAX_BODY_BYTES (no page of hits is that large)."""
+    too_large = ProtocolError(
+        f"response body exceeds {MAX_BODY_BYTES} bytes", http_status=response.status
+    )
+    if response.content_length is not None and response.content_length > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _api_key_rejected(error: Reauthenticate) -> StopRun:
+    return StopRun(
+        f"PatSnap rejected the API key ({error.message}); check that PATSNAP_API_KEY is "
+        "current and belongs to this account",
+        code=error.code if error.code is not None else TOKEN_REJECTED_CODE,
+        http_status=error.http_status,
+    )
+
+
+def _rejected_after_refresh(error: Reauthenticate) -> StopRun:
+    return StopRun(
+        f"PatSnap rejected the credentials again right after a token refresh ({error.message}); "
+        "check that PATSNAP_CLIENT_ID and PATSNAP_CLIENT_SECRET belong to the same, active "
+        "client with access to this API",
+        code=error.code if error.code is not None else TOKEN_REJECTED_CODE,
+        http_status=error.http_status,
+    )
+
+
+# Most specific first: the first matching row decides. Timeouts come before connection
+# errors because aiohttp's timeouts are both.
+_MAPPING: tuple[tuple[type[BaseException], type[PatSnapError], str], ...] = (
+    (aiohttp.ClientConnectorCertificateError, TransportError, "TLS certificate check failed"),
+    (aiohttp.ServerFingerprintMismatch, TransportError, "TLS certificate fingerprint mismatch"),
+    (aiohttp.ClientSSLError, TransportError, "TLS handshake failed"),
+    (TimeoutError, TransportError, "timed out"),
+    (aiohttp.ServerDisconnectedError, TransportError, "server closed the connection"),
+    (aiohttp.ClientPayloadError, ProtocolError, "response body incomplete or malformed"),
+    (aiohttp.InvalidURL, UsageError, "invalid URL; check --base-url"),
+    (aiohttp.NonHttpUrlClientError, UsageError, "not an http(s) URL; check --base-url"),
+    (aiohttp.ClientResponseError, ProtocolError, "malformed HTTP response"),
+    (HttpProcessingError, ProtocolError, "malformed HTTP response"),
+    (aiohttp.ClientConnectionError, TransportError, "connection failed"),
+    (aiohttp.ClientError, TransportError, "HTTP client error"),
+    (OSError, TransportError, "network error"),
+)
+
+
+@contextlib.contextmanager
+def map_exceptions(path: str = "") -> Iterator[None]:
+    """Turn aiohttp, asyncio and OS exceptions raised inside into PatSnapErrors.
+
+    Messages name the foreign type and its text, except for response errors, whose
+    request info holds the Authorization header: those keep neither text nor cause.
+    """
+    try:
+        yield
+    except PatSnapError:
+        raise
+    except Exception as exc:
+        mapped = _mapped(exc, f" calling {path}" if path else "")
+        if mapped is None:
+            raise
+        if isinstance(exc, aiohttp.ClientResponseError):
+            raise mapped from None
+        raise mapped from exc
+
+
+def _mapped(exc: Exception, where: str) -> PatSnapError | None:
+    for foreign, ours, what in _MAPPING:
+        if not isinstance(exc, foreign):
+            continue
+        if isinstance(exc, aiohttp.ClientResponseError):
+            detail = f"{type(exc).__name__}: {exc.status} {exc.message}"
+            return ours(f"{what}{where} ({detail})", http_status=exc.status or None)
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return ours(f"{what}{where} ({detail})")
+    return None
