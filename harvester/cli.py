@@ -1,0 +1,468 @@
+"""The `harvester` command: a thin shell over the library; exit codes are decided here alone.
+
+    harvester run jobs/example.toml            # harvest; resume by running it again
+    harvester status out/example/dt=2026-11-25
+    harvester validate jobs/example.toml
+    harvester plan jobs/example.toml
+    harvester sandbox --port 8080
+    harvester codes
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+
+from harvester import __version__
+from harvester.api.auth import credentials_from_env
+from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
+from harvester.api.errors import ACTIONS, MissingCredentials, PatSnapError
+from harvester.engine.events import Observer
+from harvester.engine.harvest import Harvest, HarvestOptions
+from harvester.engine.plan import plan_job
+from harvester.engine.run import prepare, run_harvest
+from harvester.jobs import Job, JobFileError, describe_changes, load_job, validate_job
+from harvester.report import (
+    JsonLogObserver,
+    ProgressLine,
+    TextLogObserver,
+    format_summary,
+    is_terminal,
+)
+from harvester.sink import (
+    CheckpointCorrupt,
+    CheckpointMismatch,
+    OutputError,
+    OutputLocked,
+    Sink,
+)
+from harvester.sink.status import read_status
+
+__all__ = ["entry", "main"]
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class CliError(Exception):
+    """A message for the user and the exit code that goes with it."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@contextlib.contextmanager
+def exit_codes() -> Iterator[None]:
+    """Map every expected failure to one paragraph on stderr and its exit code."""
+    try:
+        yield
+    except JobFileError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    except MissingCredentials as exc:
+        raise CliError(f"harvester: {exc.message}", EXIT_USAGE) from exc
+    except CheckpointMismatch as exc:
+        changes = "\n".join(f"  - {c}" for c in exc.changes)
+        raise CliError(
+            f"harvester: the job changed since this output directory was started:\n{changes}\n"
+            "Resuming would mix two different jobs. Run with --fresh to start over in this "
+            "directory, or give another --out.",
+            EXIT_USAGE,
+        ) from exc
+    except CheckpointCorrupt as exc:
+        raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+    except OutputLocked as exc:
+        raise CliError(f"harvester: {exc}", EXIT_LOCKED) from exc
+    except OutputError as exc:
+        raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
+    except FileNotFoundError as exc:
+        raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+
+
+# --- run ------------------------------------------------------------------------------
+
+
+def default_out_dir(job: Job, now: datetime) -> Path:
+    """`out/<job>/dt=<date>`: the date of the job's earliest created_at, else today (UTC)."""
+    stamps = [s.created_at for s in job.searches if s.created_at is not None]
+    day = min(stamps).astimezone(UTC).date() if stamps else now.astimezone(UTC).date()
+    return Path("out") / job.settings.name / f"dt={day.isoformat()}"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    names = ("rate", "burst", "concurrency", "shards")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _observer(args: argparse.Namespace, err: TextIO) -> tuple[Observer, bool]:
+    """JSON lines when asked or when stderr is not a terminal with text; else a live line."""
+    if args.log_format == "json":
+        return JsonLogObserver(err), False
+    if is_terminal(err):
+        return TextLogObserver(err), True
+    return TextLogObserver(err), False
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester run`: harvest a job into its output directory, resuming if started."""
+    job = load_job(args.job, overrides=_overrides(args))
+    credentials, note = credentials_from_env(os.environ)
+    base_url = base_url_from_env(os.environ, args.base_url)
+    started_wall = time.time()
+    out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
+    with Sink.open(
+        out_dir,
+        job_name=job.settings.name,
+        job_sha256=job.sha256,
+        fingerprint=job.fingerprint(),
+        shards=job.settings.shards,
+        dedupe=job.settings.dedupe,
+        fresh=args.fresh,
+        describe_changes=describe_changes,
+    ) as sink:
+        if sink.is_complete():
+            out.write(
+                f"harvester: {out_dir} already holds a complete run of job "
+                f"{job.settings.name!r} (_SUCCESS present); nothing to do. "
+                "Use --fresh to harvest it again.\n"
+            )
+            return EXIT_OK
+        observer, live = _observer(args, err)
+        observer.event("run_started", job=job.settings.name, out=str(out_dir), auth=note,
+                       base_url=base_url, searches=len(job.searches))
+        options = HarvestOptions(
+            rate=job.settings.rate,
+            burst=job.settings.burst,
+            concurrency=job.settings.concurrency,
+            validity_s=job.settings.validity_minutes * 60,
+            grace_s=job.settings.grace_seconds,
+        )
+        settings = ClientSettings()
+        caught: list[int] = []
+        harvest = anyio.run(
+            _harvest, job, sink, base_url, credentials, settings, options, observer,
+            live, err, caught, sink.run_start(default=started_wall),
+        )
+        elapsed = time.time() - started_wall
+        result = sink.finish(
+            run_info={
+                "job_path": str(job.path),
+                "base_url": base_url,
+                "auth": type(credentials).__name__,
+                "settings": {
+                    "rate": options.rate, "burst": options.burst,
+                    "concurrency": options.concurrency, "shards": job.settings.shards,
+                    "dedupe": job.settings.dedupe,
+                    "validity_minutes": job.settings.validity_minutes,
+                },
+                "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
+                "calls_this_run": harvest.stats.calls,
+            }
+        )
+        return _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+
+
+async def _harvest(
+    job: Job,
+    sink: Sink,
+    base_url: str,
+    credentials: object,
+    settings: ClientSettings,
+    options: HarvestOptions,
+    observer: Observer,
+    live: bool,
+    err: TextIO,
+    caught: list[int],
+    run_start: float,
+) -> Harvest:
+    async with PatSnapClient(base_url, credentials, settings) as client:  # type: ignore[arg-type]
+        harvest, receive = prepare(job, client, sink, options, observer, run_start=run_start)
+        line = ProgressLine(err, harvest.snapshot) if live else None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
+            tg.start_soon(_show_progress, harvest, line, observer)
+            await run_harvest(harvest, sink, receive)
+            tg.cancel_scope.cancel()
+        if line is not None:
+            line.clear()
+        return harvest
+
+
+async def _on_signals(harvest: Harvest, scope: anyio.CancelScope, caught: list[int]) -> None:
+    """First SIGINT/SIGTERM: stop dispatch, let pages land. Second: cancel (commit is shielded)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            caught.append(signum)
+            if len(caught) == 1:
+                harvest.stop(f"{signal.Signals(signum).name} received")
+            else:
+                scope.cancel()
+
+
+async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: Observer) -> None:
+    """Redraw the live line twice a second; in logs, a progress event every 10 s."""
+    tick = 0
+    while True:
+        await anyio.sleep(0.5)
+        tick += 1
+        if line is not None:
+            line.draw()
+        elif tick % 20 == 0:
+            stats = harvest.snapshot()
+            observer.event("progress", searches_done=stats.done, searches=stats.searches,
+                           pages=stats.pages, pages_left=stats.pages_left, calls=stats.calls,
+                           retries=stats.retries)
+
+
+def _conclude(
+    job: Job, out_dir: Path, harvest: Harvest, result: object, elapsed: float,
+    caught: list[int], out: TextIO,
+) -> int:
+    """Print the summary and choose the exit code."""
+    stats = harvest.stats
+    totals: dict[str, object] = dict(getattr(result, "totals", {}))
+    by_status: dict[str, int] = dict(totals.get("by_status", {}) or {})  # type: ignore[call-overload]
+    success = bool(getattr(result, "success", False))
+    advice: list[str] = []
+    code = EXIT_OK
+    if caught:
+        code = EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
+        advice.append("interrupted; run the same command again to resume (no page is paid twice)")
+    elif harvest.stop_error is not None:
+        code = EXIT_STOPPED
+        advice.append(f"the account needs attention: {harvest.stop_error.advice}")
+        advice.append("then run the same command again to resume")
+    elif not success:
+        code = EXIT_INCOMPLETE
+        advice.append("not every search reached a final state; run the same command to resume")
+    elif by_status.get("failed", 0) or by_status.get("expired", 0):
+        code = EXIT_INCOMPLETE
+        if by_status.get("expired"):
+            advice.append("expired searches are past their window; create them again on "
+                          "PatSnap and harvest the new search_ids")
+        if by_status.get("failed"):
+            advice.append(f"see error_code/error_msg of failed searches in {out_dir}/searches.jsonl")
+    if success:
+        advice.append(f"data: {out_dir}/part-*.jsonl.gz (manifest.json, _SUCCESS)")
+    out.write(
+        format_summary(
+            job_name=job.settings.name, out_dir=str(out_dir), totals=totals,
+            by_status=by_status, stats=stats, elapsed=elapsed, success=success,
+            stop_reason=stats.stop_reason, advice=advice,
+        )
+        + "\n"
+    )
+    return code
+
+
+# --- validate, plan, status, codes, sandbox ------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester validate`: every problem of a job file, with file:line."""
+    problems = validate_job(args.job)
+    if problems:
+        for problem in problems:
+            err.write(f"{problem}\n")
+        err.write(f"harvester: {len(problems)} problem(s) in {args.job}\n")
+        return EXIT_USAGE
+    job = load_job(args.job)
+    out.write(f"{args.job}: ok, job {job.settings.name!r} with {len(job.searches)} searches\n")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester plan`: calls needed, minutes at the rate, windows that cannot be met."""
+    job = load_job(args.job, overrides=_overrides(args))
+    out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
+    known: dict[str, tuple[int | None, frozenset[int], bool]] = {}
+    start = time.time()
+    if (out_dir / "checkpoint.sqlite").exists():
+        report = read_status(out_dir)
+        for row in report.searches:
+            known[row.search_id] = (row.total, row.done_offsets, row.status is not None)
+        start = report.run_start or start
+    plan = plan_job(job, known, rate=job.settings.rate, start=start,
+                    validity_s=job.settings.validity_minutes * 60)
+    calls = (
+        f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
+    )
+    minutes = (
+        f"{plan.calls_min / plan.rate / 60:.1f}" if plan.exact
+        else f"{plan.calls_min / plan.rate / 60:.1f} to {plan.calls_max / plan.rate / 60:.1f}"
+    )
+    out.write(
+        f"job {job.settings.name!r}: {len(job.searches)} searches"
+        f" ({plan.final} already final in {out_dir})\n"
+        f"  calls     {calls}{'' if plan.exact else ' (sizes unknown until page 0)'}\n"
+        f"  time      {minutes} min at {plan.rate:.2f} req/s\n"
+    )
+    if plan.missed:
+        out.write(f"  windows   {len(plan.missed)} search(es) may miss their window"
+                  f"{'' if plan.exact else ' in the worst case'}, e.g.: "
+                  + ", ".join(s.search_id for s in plan.missed[:5]) + "\n")
+    else:
+        out.write("  windows   every window can be met\n")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester status`: per-search state and totals from the checkpoint."""
+    report = read_status(Path(args.out_dir))
+    out.write((report.to_json() if args.json else report.to_text()) + "\n")
+    return EXIT_OK
+
+
+def cmd_codes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester codes`: the error-code action table."""
+    for code, info in sorted(ACTIONS.items()):
+        out.write(f"{code}  {info.description:<58} {info.action.value}\n")
+    out.write("other  unlisted error codes: retried a few times, then the search fails\n")
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester sandbox`: the local PatSnap-compatible server."""
+    from harvester.sandbox.server import config_from_args, serve_forever
+
+    config = config_from_args(args)
+
+    def ready(url: str) -> None:
+        out.write(f"PatSnap sandbox listening on {url}\n")
+        out.write(f"  client id/secret: {config.client_id} / (see --help)\n")
+        out.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(serve_forever, config, args.host, args.port, ready)  # type: ignore[arg-type]
+    return EXIT_OK
+
+
+# --- parser --------------------------------------------------------------------------
+
+Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, with an example in every --help."""
+    from harvester.sandbox.server import add_arguments as sandbox_arguments
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="harvester", formatter_class=fmt,
+        description="Harvest PatSnap image-search results into sharded, deduplicated NDJSON.",
+        epilog="example:\n  PATSNAP_CLIENT_ID=... PATSNAP_CLIENT_SECRET=... "
+               "harvester run jobs/example.toml\n\n"
+               "exit codes: 0 all complete/empty/truncated, 1 some failed or expired, "
+               "2 bad usage or job file,\n  3 stopped by the platform (resumable), "
+               "4 output locked, 130/143 interrupted (resumable)",
+    )
+    parser.add_argument("--version", action="version", version=f"harvester {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run", help="harvest a job (resumes when run again)", formatter_class=fmt,
+        description="Harvest every reachable hit of every search in JOB. Credentials come from "
+                    "PATSNAP_CLIENT_ID + PATSNAP_CLIENT_SECRET, or PATSNAP_API_KEY.",
+        epilog="example:\n  harvester run jobs/example.toml --rate 5 --out /data/designs/today\n"
+               "  (run the same command again after an interruption to resume)",
+    )
+    run.add_argument("job", type=Path, help="job file (TOML)")
+    _job_flags(run)
+    run.add_argument("--base-url", help="API base URL (default PATSNAP_BASE_URL or PatSnap's)")
+    run.add_argument("--fresh", action="store_true",
+                     help="discard this output directory's previous run and start over")
+    run.add_argument("--log-format", choices=("text", "json"), default="text",
+                     help="text (live line on a terminal) or JSON lines on stderr")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser(
+        "validate", help="check a job file", formatter_class=fmt,
+        description="Check a job file and its ids files; print every problem with file:line.",
+        epilog="example:\n  harvester validate jobs/example.toml",
+    )
+    validate.add_argument("job", type=Path)
+    validate.set_defaults(func=cmd_validate)
+
+    plan = sub.add_parser(
+        "plan", help="calls and time a job needs, without calling the API", formatter_class=fmt,
+        description="Count the calls a job needs (exact where page 0 is known from an earlier "
+                    "run, a range otherwise), the time at the job's rate, and which windows "
+                    "cannot be met. Makes no API call.",
+        epilog="example:\n  harvester plan jobs/example.toml --rate 5",
+    )
+    plan.add_argument("job", type=Path)
+    _job_flags(plan)
+    plan.set_defaults(func=cmd_plan)
+
+    status = sub.add_parser(
+        "status", help="progress of a run from its checkpoint", formatter_class=fmt,
+        description="Per-search state and totals from OUT_DIR's checkpoint; works while a run "
+                    "is going.",
+        epilog="example:\n  harvester status out/example/dt=2026-11-25 --json",
+    )
+    status.add_argument("out_dir", type=Path)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    codes = sub.add_parser(
+        "codes", help="the error-code action table", formatter_class=fmt,
+        description="What the harvester does for each PatSnap error code.",
+        epilog="example:\n  harvester codes",
+    )
+    codes.set_defaults(func=cmd_codes)
+
+    sandbox = sub.add_parser(
+        "sandbox", help="a local PatSnap-compatible server", formatter_class=fmt,
+        description="Serve a local PatSnap-compatible API on 127.0.0.1 for demos and tests.",
+        epilog="example:\n  harvester sandbox --port 8080 --rate 20 --fault-rate 0.1\n"
+               "  PATSNAP_BASE_URL=http://127.0.0.1:8080 PATSNAP_CLIENT_ID=sandbox-client "
+               "PATSNAP_CLIENT_SECRET=sandbox-secret harvester run jobs/example.toml",
+    )
+    sandbox_arguments(sandbox)
+    sandbox.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def _job_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", help="output directory (default out/<job>/dt=<date>)")
+    parser.add_argument("--rate", type=float, help="requests per second for the account")
+    parser.add_argument("--burst", type=int, help="most calls sent at once (default 1)")
+    parser.add_argument("--concurrency", type=int, help="calls in flight at most")
+    parser.add_argument("--shards", type=int, help="output part files")
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout,
+         err: TextIO = sys.stderr) -> int:
+    """Run one command; returns its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Command = args.func
+    try:
+        with exit_codes():
+            return func(args, out, err)
+    except CliError as exc:
+        if args.debug:
+            raise
+        err.write(f"{exc}\n")
+        return exc.code
+    except PatSnapError as exc:
+        if args.debug:
+            raise
+        err.write(f"harvester: {exc}\n")
+        return EXIT_STOPPED
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The worker pool: fetch every page the scheduler hands out, under the throttle, per the error table.
+
+    harvest = Harvest(job, client, send, progress, options, observer)
+    await harvest.run()          # returns when every search is final, or after stop()
+    harvest.stop_error           # the StopRun that ended it early, if any
+
+Workers never touch files: each fetched page goes to the writer through `send` (a bounded
+memory stream, so a slow disk slows the pool instead of filling memory), and a search's
+`SearchEnded` follows its last page on the same stream. A page is marked landed only
+after the writer has it, so a page is never both lost and counted.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import anyio
+from anyio.abc import ObjectSendStream
+
+from harvester.api.errors import (
+    PatSnapError,
+    QuotaAmbiguous,
+    Reauthenticate,
+    Retryable,
+    SlowDown,
+    StopRun,
+    UnknownCodeError,
+)
+from harvester.api.models import Page
+from harvester.engine.events import HarvestStats, NullObserver, Observer
+from harvester.engine.rate import Throttle
+from harvester.engine.retry import RetryPolicy
+from harvester.engine.schedule import Scheduler, SearchTask
+from harvester.jobs import Job, Search
+from harvester.paging import PageSpec, plan_pages, reachable
+from harvester.sink.messages import PageFetched, SearchEnded
+from harvester.sink.checkpoint import SearchProgress
+
+__all__ = ["Fetcher", "Harvest", "HarvestOptions"]
+
+Message = PageFetched | SearchEnded
+
+
+class Fetcher(Protocol):
+    """What the pool needs of the API client (PatSnapClient satisfies it)."""
+
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        """One page of one search."""
+        ...
+
+
+@dataclass(slots=True, frozen=True)
+class HarvestOptions:
+    """How the pool runs; from the job's [job] table and the command line."""
+
+    rate: float
+    burst: int = 1
+    concurrency: int = 8
+    validity_s: float = 20 * 60
+    grace_s: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
+
+
+def iso(epoch: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with a Z, to the millisecond."""
+    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class Harvest:
+    """One run of the worker pool over a job."""
+
+    def __init__(
+        self,
+        job: Job,
+        fetcher: Fetcher,
+        send: ObjectSendStream[Message],
+        progress: Mapping[str, SearchProgress],
+        options: HarvestOptions,
+        observer: Observer | None = None,
+        *,
+        run_start: float | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        throttle: Throttle | None = None,
+    ) -> None:
+        self.stats = HarvestStats(searches=len(job.searches))
+        self.stop_error: StopRun | None = None
+        self._fetcher = fetcher
+        self._send = send
+        self._options = options
+        self._observer = observer or NullObserver()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._throttle = throttle or Throttle(options.rate, options.burst)
+        self._sched = Scheduler()
+        self._searches: dict[str, Search] = {}
+        self._filters: dict[str, dict[str, str]] = {}
+        self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
+        self._closed: set[str] = set()  # searches whose SearchEnded was sent
+        self._active = 0
+        self._stopping = False
+        self._wakeup = anyio.Event()
+        self._quota_streak: list[float] = []
+        self._to_end: list[SearchTask] = []
+        start = clock() if run_start is None else run_start
+        self._plan(job, progress, start)
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def _plan(self, job: Job, progress: Mapping[str, SearchProgress], start: float) -> None:
+        tasks = []
+        for index, search in enumerate(job.searches):
+            state = progress.get(search.search_id)
+            if state is not None and state.status is not None:
+                self.stats.already_final += 1
+                continue
+            created = search.created_at.timestamp() if search.created_at else start
+            task = SearchTask(
+                search_id=search.search_id,
+                index=index,
+                deadline=created + self._options.validity_s,
+                limit=search.limit,
+            )
+            if state is not None and state.total is not None:
+                task.total = state.total
+                task.done_offsets = set(state.done_offsets)
+                task.pending = [
+                    p for p in plan_pages(state.total, search.limit)
+                    if p.offset not in task.done_offsets
+                ]
+            elif state is not None and 0 in state.done_offsets:
+                task.done_offsets = set(state.done_offsets)
+            else:
+                task.pending = [PageSpec(0, search.limit)]
+            if self._options.probe_only and task.started:
+                continue
+            self._searches[search.search_id] = search
+            self._filters[search.search_id] = search.filter_dict()
+            tasks.append(task)
+            if task.idle:
+                self._to_end.append(task)  # every page landed before a kill; only the end is missing
+        self._active = len(tasks)
+        self._sched.load(tasks)
+
+    # --- control ------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Stop dispatching; pages in flight still land. Safe to call more than once."""
+        if not self._stopping:
+            self._stopping = True
+            self.stats.stop_reason = reason
+            self._observer.event("run_stopping", reason=reason)
+        self._wake()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+        self._wakeup = anyio.Event()
+
+    async def run(self) -> None:
+        """Run the pool until every search is final or stopped; then close the writer's stream."""
+        async with self._send:
+            for task in self._to_end:
+                await self._finish(task)
+            async with anyio.create_task_group() as tg:
+                for _ in range(self._options.concurrency):
+                    tg.start_soon(self._worker)
+
+    # --- the worker loop ----------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while (item := await self._next()) is not None:
+            task, spec = item
+            await self._throttle.acquire()
+            if self._stopping:
+                self._sched.requeue(task, spec)
+                return
+            await self._fetch(task, spec)
+
+    async def _next(self) -> tuple[SearchTask, PageSpec] | None:
+        while not self._stopping and self._active > 0:
+            now = self._clock()
+            item = self._sched.next_page(now)
+            if item is not None:
+                return item
+            wakeup = self._wakeup
+            wake_at = self._sched.next_wake()
+            with anyio.move_on_after(None if wake_at is None else max(0.0, wake_at - now)):
+                await wakeup.wait()
+        return None
+
+    async def _fetch(self, task: SearchTask, spec: PageSpec) -> None:
+        attempt = task.attempts.get(spec.offset, 0) + 1
+        task.attempts[spec.offset] = attempt
+        self.stats.calls += 1
+        if attempt > 1:
+            self.stats.retries += 1
+        try:
+            page = await self._fetcher.fetch_page(
+                task.search_id,
+                offset=spec.offset,
+                limit=spec.limit,
+                filters=self._filters[task.search_id],
+            )
+        except PatSnapError as exc:
+            await self._failed(task, spec, attempt, exc)
+        else:
+            await self._landed(task, spec, attempt, page)
+        self._wake()
+
+    async def _landed(self, task: SearchTask, spec: PageSpec, attempt: int, page: Page) -> None:
+        self._throttle.recovered()
+        self._quota_streak.clear()
+        await self._send.send(
+            PageFetched(
+                search_id=task.search_id,
+                offset=spec.offset,
+                limit=spec.limit,
+                total=task.total if task.total is not None else page.total,
+                hits=page.hits,
+                harvested_at=iso(self._clock()),
+                calls=attempt,
+                retries=attempt - 1,
+            )
+        )
+        self._sched.landed(task, spec, page.total)
+        self.stats.pages += 1
+        self.stats.hits += len(page.hits)
+        self._observer.event(
+            "page_done", search_id=task.search_id, offset=spec.offset, hits=len(page.hits)
+        )
+        if self._options.probe_only:
+            self._sched.end(task)
+            self._retire(task)
+            return
+        if task.idle:
+            await self._finish(task)
+
+    async def _failed(
+        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError
+    ) -> None:
+        self.stats.errors[str(exc.code or type(exc).__name__)] += 1
+        now = self._clock()
+        if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
+            exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
+        if isinstance(exc, StopRun):
+            self._sched.requeue(task, spec)
+            self.stop_error = self.stop_error or exc
+            self.stop(f"PatSnap stopped the run: {exc}")
+            return
+        if isinstance(exc, SlowDown):
+            self._throttle.slow_down(exc.retry_after)
+            self.stats.slowdowns = self._throttle.slowdowns
+            self._observer.event("slow_down", code=exc.code, retry_after=exc.retry_after,
+                                 rate=round(self._throttle.current_rate, 3))
+            if isinstance(exc, QuotaAmbiguous) and self._quota_persists(now):
+                self._sched.requeue(task, spec)
+                self.stop_error = self.stop_error or StopRun(exc.message, code=exc.code)
+                self.stop(f"PatSnap stopped the run: {exc} (persisted)")
+                return
+            task.attempts[spec.offset] = attempt - 1  # a push-back is not the page's fault
+            if now <= task.deadline + self._options.grace_s:
+                self._sched.requeue(task, spec)
+                return
+        status = "expired" if now > task.deadline else "failed"
+        if isinstance(exc, Retryable):
+            unknown = isinstance(exc, UnknownCodeError)
+            if self._options.retry.allows(attempt, unknown_code=unknown):
+                retry_at = now + self._options.retry.delay(attempt, self._rng)
+                if retry_at <= task.deadline + self._options.grace_s:
+                    self._sched.park(task, spec, retry_at)
+                    self._observer.event(
+                        "retry", search_id=task.search_id, offset=spec.offset,
+                        attempt=attempt, error=str(exc), delay=round(retry_at - now, 3),
+                    )
+                    return
+                status = "expired"  # the window closes before the next try may leave
+        self._sched.drop(task)
+        self._decide(task, status, exc)
+        if task.in_flight == 0:
+            await self._finish(task)
+
+    def _quota_persists(self, now: float) -> bool:
+        """67200002 is ambiguous: stop only after several in a row spanning a while."""
+        self._quota_streak.append(now)
+        policy = self._options.retry
+        return (
+            len(self._quota_streak) >= policy.quota_attempts
+            and now - self._quota_streak[0] >= policy.quota_min_span
+        )
+
+    # --- ending searches ----------------------------------------------------------------
+
+    def _decide(self, task: SearchTask, status: str, exc: PatSnapError | None) -> None:
+        if task.search_id not in self._outcome:
+            self._outcome[task.search_id] = (status, exc)
+            self._sched.end(task)
+
+    async def _finish(self, task: SearchTask) -> None:
+        """Send the search's end once nothing of it is in flight."""
+        if task.search_id in self._closed:
+            return
+        self._closed.add(task.search_id)
+        if task.search_id not in self._outcome:
+            total = task.total or 0
+            status = "empty" if total == 0 else (
+                "truncated" if total > reachable(total, task.limit) else "complete"
+            )
+            self._decide(task, status, None)
+        status, exc = self._outcome[task.search_id]
+        landed = task.done_offsets
+        extra = sum(n for offset, n in task.attempts.items() if offset not in landed)
+        await self._send.send(
+            SearchEnded(
+                search_id=task.search_id,
+                status=status,
+                total=task.total,
+                reachable=reachable(task.total, task.limit) if task.total is not None else 0,
+                error_code=exc.code if exc else None,
+                error_msg=exc.message if exc else None,
+                deadline=iso(task.deadline),
+                calls=extra,
+                retries=max(0, extra - 1) if extra else 0,
+            )
+        )
+        self.stats.ended[status] += 1
+        event = {"expired": "search_expired", "failed": "search_failed"}.get(status, "search_done")
+        self._observer.event(
+            event, search_id=task.search_id, status=status, total=task.total,
+            error_code=exc.code if exc else None,
+        )
+        self._retire(task)
+
+    def _retire(self, task: SearchTask) -> None:
+        self._active -= 1
+        if self._active == 0:
+            self._wake()
+
+    def snapshot(self) -> HarvestStats:
+        """The counters, with the fields that cost a pass over all searches filled in."""
+        live = [t for t in self._sched.tasks.values() if not t.ended]
+        self.stats.soonest_deadline = min((t.deadline for t in live), default=None)
+        self.stats.pages_left = sum(
+            (len(t.pending) if t.started else 1) + t.in_flight + t.waiting for t in live
+        )
+        self.stats.current_rate = self._throttle.current_rate
+        return self.stats

@@ -1,0 +1,96 @@
+"""How many calls a job needs and whether its windows can be met, without calling the API.
+
+Pure: it takes what is known (totals from page 0 of earlier runs or a probe) and the
+rate, and replays the scheduler's order on paper. Where a total is unknown the search
+costs between 1 call (empty or small) and 11 calls (1,100 hits or more at limit 100).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from harvester.engine.rate import DEFAULT_MARGIN
+from harvester.jobs import Job
+from harvester.paging import min_calls, plan_pages
+
+__all__ = ["JobPlan", "SearchPlan", "plan_job"]
+
+
+@dataclass(slots=True, frozen=True)
+class SearchPlan:
+    """One search on paper."""
+
+    search_id: str
+    deadline: float  #: epoch seconds
+    known: bool  #: total known, so calls are exact
+    calls_min: int  #: calls still needed, at least
+    calls_max: int  #: calls still needed, at most
+    finish_at: float  #: when its last call leaves, at the planned rate, in the planned order
+    meets_window: bool  #: finish_at <= deadline (worst case where unknown)
+
+
+@dataclass(slots=True, frozen=True)
+class JobPlan:
+    """The whole job on paper."""
+
+    searches: tuple[SearchPlan, ...]
+    final: int  #: searches already final in the checkpoint
+    rate: float  #: requests/s the plan assumes (the throttle's, margin included)
+
+    @property
+    def calls_min(self) -> int:
+        """Calls still needed if every unknown search is small."""
+        return sum(s.calls_min for s in self.searches)
+
+    @property
+    def calls_max(self) -> int:
+        """Calls still needed if every unknown search is big."""
+        return sum(s.calls_max for s in self.searches)
+
+    @property
+    def exact(self) -> bool:
+        """Whether every count is known (after a probe or a partial run)."""
+        return all(s.known for s in self.searches)
+
+    @property
+    def missed(self) -> tuple[SearchPlan, ...]:
+        """Searches whose window cannot be met in the worst case."""
+        return tuple(s for s in self.searches if not s.meets_window)
+
+
+def plan_job(
+    job: Job,
+    known: Mapping[str, tuple[int | None, frozenset[int], bool]],
+    *,
+    rate: float,
+    start: float,
+    validity_s: float,
+    margin: float = DEFAULT_MARGIN,
+) -> JobPlan:
+    """Plan `job` given `known[search_id] = (total, done offsets, final)` from a checkpoint."""
+    effective = rate * margin
+    rows: list[tuple[float, int, int, int, bool, str]] = []
+    final = 0
+    for index, search in enumerate(job.searches):
+        total, done, is_final = known.get(search.search_id, (None, frozenset(), False))
+        if is_final:
+            final += 1
+            continue
+        created = search.created_at.timestamp() if search.created_at else start
+        deadline = created + validity_s
+        if total is None:
+            low, high = 1, min_calls(10**9, search.limit)
+        else:
+            left = sum(1 for p in plan_pages(total, search.limit) if p.offset not in done)
+            low = high = left
+        rows.append((deadline, high, index, low, total is not None, search.search_id))
+    rows.sort(key=lambda row: (row[0], row[1], row[2]))
+    plans = []
+    sent = 0
+    for deadline, high, _, low, is_known, search_id in rows:
+        sent += high
+        finish = start + sent / effective if effective > 0 else math.inf
+        plans.append(SearchPlan(search_id, deadline, is_known, low, high, finish, finish <= deadline))
+    return JobPlan(tuple(plans), final, effective)

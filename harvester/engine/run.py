@@ -1,0 +1,52 @@
+"""Wire one run: the writer task and the worker pool in one task group.
+
+    harvest, receive = prepare(job, client, sink, options, observer)
+    await run_harvest(harvest, sink, receive)   # everything fetched is committed on return
+
+The writer starts first (`tg.start`: files open and recovered before any worker fetches);
+the pool closes its send side when it is done or stopped, which ends the writer after its
+final commit. Cancelling the task group (a second Ctrl-C) still lets that commit finish:
+the writer shields it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio
+from anyio.abc import ObjectReceiveStream
+
+from harvester.engine.events import Observer
+from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions, Message
+from harvester.jobs import Job
+from harvester.sink import Sink
+
+__all__ = ["prepare", "run_harvest"]
+
+
+def prepare(
+    job: Job,
+    fetcher: Fetcher,
+    sink: Sink,
+    options: HarvestOptions,
+    observer: Observer | None = None,
+    *,
+    run_start: float | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[Harvest, ObjectReceiveStream[Message]]:
+    """A pool ready to run, with the receiving end for the writer."""
+    send, receive = anyio.create_memory_object_stream[Message](
+        max_buffer_size=max(16, options.concurrency * 4)
+    )
+    harvest = Harvest(
+        job, fetcher, send, sink.progress(), options, observer, run_start=run_start, clock=clock
+    )
+    return harvest, receive
+
+
+async def run_harvest(harvest: Harvest, sink: Sink, receive: ObjectReceiveStream[Message]) -> None:
+    """Run writer and pool to the end; every fetched page is committed when this returns."""
+    async with anyio.create_task_group() as tg:
+        await tg.start(sink.run, receive)
+        await harvest.run()

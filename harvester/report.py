@@ -1,0 +1,153 @@
+"""What a person sees: log events (text or JSON lines), a live progress line, the summary.
+
+Everything here writes to a stream it is given (stderr for logs and progress, stdout for
+the summary); `cli.py` decides which. Events carry plain values only: the engine never
+hands a secret to an observer, and nothing here reads one.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TextIO
+
+import orjson
+
+from harvester.engine.events import HarvestStats
+
+__all__ = ["JsonLogObserver", "ProgressLine", "TextLogObserver", "format_summary"]
+
+#: Events worth a line in a text log; page_done would drown them (it is in JSON logs).
+NOTABLE = frozenset(
+    {"retry", "slow_down", "search_expired", "search_failed", "run_stopping", "run_started",
+     "run_finished", "progress"}
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonLogObserver:
+    """One JSON object per event, per line: `{"ts": ..., "event": ..., fields...}`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def event(self, name: str, /, **fields: object) -> None:
+        """Write the event as a JSON line."""
+        line = orjson.dumps({"ts": _now(), "event": name, **fields}, default=str)
+        self._stream.write(line.decode() + "\n")
+        self._stream.flush()
+
+
+class TextLogObserver:
+    """Notable events as `time event key=value ...` lines, for logs read by people."""
+
+    def __init__(self, stream: TextIO, *, verbose: bool = False) -> None:
+        self._stream = stream
+        self._verbose = verbose
+
+    def event(self, name: str, /, **fields: object) -> None:
+        """Write the event if it is notable (or always, when verbose)."""
+        if not self._verbose and name not in NOTABLE:
+            return
+        parts = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        self._stream.write(f"{_now()} {name} {parts}\n".rstrip() + "\n")
+        self._stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def progress_text(stats: HarvestStats, now: float | None = None, wall: float | None = None) -> str:
+    """One line: searches, pages, records, rate, retries, errors, ETA, soonest deadline."""
+    now = time.monotonic() if now is None else now
+    wall = time.time() if wall is None else wall
+    elapsed = max(1e-9, now - stats.started)
+    rate = stats.calls / elapsed
+    eta = stats.pages_left / stats.current_rate if stats.current_rate > 0 else math.inf
+    errors = ",".join(f"{code}x{n}" for code, n in stats.errors.most_common(3)) or "none"
+    deadline = (
+        _duration(stats.soonest_deadline - wall) if stats.soonest_deadline is not None else "-"
+    )
+    return (
+        f"searches {stats.done}/{stats.searches} | pages {stats.pages} (+{stats.pages_left} left)"
+        f" | hits {stats.hits:,} | {rate:.1f} req/s | retries {stats.retries}"
+        f" | errors {errors} | ETA {_duration(eta)} | soonest deadline in {deadline}"
+    )
+
+
+class ProgressLine:
+    """A live status line on a terminal, redrawn in place."""
+
+    def __init__(self, stream: TextIO, snapshot: Callable[[], HarvestStats]) -> None:
+        self._stream = stream
+        self._snapshot = snapshot
+        self._width = 0
+
+    def draw(self) -> None:
+        """Redraw the line from a fresh snapshot."""
+        text = progress_text(self._snapshot())
+        pad = max(0, self._width - len(text))
+        self._stream.write("\r" + text + " " * pad)
+        self._stream.flush()
+        self._width = len(text)
+
+    def clear(self) -> None:
+        """Remove the line before the summary is printed."""
+        if self._width:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+            self._width = 0
+
+
+def format_summary(
+    *,
+    job_name: str,
+    out_dir: str,
+    totals: Mapping[str, object],
+    by_status: Mapping[str, int],
+    stats: HarvestStats,
+    elapsed: float,
+    success: bool,
+    stop_reason: str | None,
+    advice: list[str],
+) -> str:
+    """The short report printed when a run ends: what happened and what to do next."""
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
+    lines = [
+        f"harvester: job {job_name!r} {'finished' if success else 'stopped, resumable'}"
+        f" in {_duration(elapsed)}",
+        f"  searches  {sum(by_status.values())} ({statuses})",
+        f"  records   {totals.get('records', 0):,} written,"
+        f" {totals.get('duplicates', 0):,} duplicates dropped",
+        f"  calls     {stats.calls:,} this run ({stats.retries:,} retries,"
+        f" {stats.calls / max(elapsed, 1e-9):.1f}/s), {stats.pages:,} pages",
+        f"  output    {out_dir}",
+    ]
+    if stop_reason:
+        lines.append(f"  stopped   {stop_reason}")
+    lines.extend(f"  next      {line}" for line in advice)
+    return "\n".join(lines)
+
+
+def is_terminal(stream: TextIO) -> bool:
+    """Whether `stream` is an interactive terminal (progress line) or a log (events)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def stderr() -> TextIO:
+    """The stream for logs and progress."""
+    return sys.stderr
