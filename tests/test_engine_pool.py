@@ -1,0 +1,237 @@
+"""The worker pool against a fake fetcher (no sockets): what is fetched, in what order, how it ends."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from harvester.api.errors import (
+    QuotaAmbiguous,
+    SearchFailed,
+    ServerError,
+    SlowDown,
+    StopRun,
+    UnknownCodeError,
+)
+from harvester.api.models import Hit, Page
+from harvester.engine.harvest import Harvest, HarvestOptions, Message
+from harvester.engine.retry import RetryPolicy
+from harvester.jobs import Job, JobSettings, Search
+from harvester.paging import min_calls
+from harvester.sink.messages import PageFetched, SearchEnded
+
+FAST = RetryPolicy(initial=0.001, cap=0.002, quota_min_span=0.0)
+
+
+def make_job(totals: Mapping[str, int], *, created_at: datetime | None = None) -> Job:
+    searches = tuple(
+        Search(search_id=sid, created_at=created_at, limit=100, filters=(), source=f"t:{i}")
+        for i, sid in enumerate(totals)
+    )
+    return Job(Path("t.toml"), "0" * 64, JobSettings(name="t"), searches)
+
+
+class FakeApi:
+    """Answers pages from `totals`; `script[(sid, offset)]` lists errors to raise first."""
+
+    def __init__(self, totals: Mapping[str, int], script: Mapping[tuple[str, int], list[Exception]] | None = None) -> None:
+        self.totals = dict(totals)
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.calls: Counter[tuple[str, int]] = Counter()
+        self.order: list[tuple[str, int]] = []
+        self.gate: anyio.Event | None = None
+
+    async def fetch_page(self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]) -> Page:
+        self.calls[(search_id, offset)] += 1
+        self.order.append((search_id, offset))
+        if self.gate is not None:
+            await self.gate.wait()
+        errors = self.script.get((search_id, offset))
+        if errors:
+            raise errors.pop(0)
+        total = self.totals[search_id]
+        n = max(0, min(limit, total - offset))
+        hits = tuple(
+            Hit(f"{search_id}-p{offset + i}", None, None, 0.5, None) for i in range(n)
+        )
+        return Page(hits, total)
+
+
+async def harvest(
+    api: FakeApi, job: Job, *, options: HarvestOptions | None = None,
+    progress: Mapping[str, object] | None = None, clock: object = None,
+) -> tuple[Harvest, list[Message]]:
+    options = options or HarvestOptions(rate=10_000, concurrency=4, retry=FAST)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    kwargs = {"clock": clock} if clock else {}
+    pool = Harvest(job, api, send, progress or {}, options, rng=random.Random(1), **kwargs)  # type: ignore[arg-type]
+    got: list[Message] = []
+
+    async def collect() -> None:
+        async with receive:
+            async for message in receive:
+                got.append(message)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collect)
+        await pool.run()
+    return pool, got
+
+
+def ended(messages: list[Message]) -> dict[str, SearchEnded]:
+    return {m.search_id: m for m in messages if isinstance(m, SearchEnded)}
+
+
+async def test_fault_free_run_makes_exactly_the_minimal_calls() -> None:
+    totals = {"a": 0, "b": 57, "c": 100, "d": 101, "e": 1100, "f": 2400}
+    api = FakeApi(totals)
+    pool, messages = await harvest(api, make_job(totals))
+    assert sum(api.calls.values()) == sum(min_calls(t, 100) for t in totals.values())
+    assert max(api.calls.values()) == 1
+    status = {sid: m.status for sid, m in ended(messages).items()}
+    assert status == {"a": "empty", "b": "complete", "c": "complete", "d": "complete",
+                      "e": "complete", "f": "truncated"}
+    assert ended(messages)["f"].reachable == 1100
+    assert pool.stats.calls == sum(api.calls.values())
+
+
+async def test_search_end_follows_all_its_pages_on_the_stream() -> None:
+    totals = {"x": 950, "y": 300}
+    _, messages = await harvest(FakeApi(totals), make_job(totals))
+    for sid, total in totals.items():
+        positions = [i for i, m in enumerate(messages) if m.search_id == sid]
+        assert isinstance(messages[positions[-1]], SearchEnded)
+        pages = [messages[i] for i in positions[:-1]]
+        assert sorted(p.offset for p in pages if isinstance(p, PageFetched)) == list(range(0, total, 100))
+
+
+async def test_transient_errors_are_retried_and_counted_on_the_page() -> None:
+    totals = {"a": 250}
+    script = {("a", 100): [ServerError("boom", code=68300008), ServerError("boom", http_status=502)]}
+    api = FakeApi(totals, script)
+    pool, messages = await harvest(api, make_job(totals))
+    page = next(m for m in messages if isinstance(m, PageFetched) and m.offset == 100)
+    assert (page.calls, page.retries) == (3, 2)
+    assert ended(messages)["a"].status == "complete"
+    assert pool.stats.retries == 2
+
+
+async def test_a_search_refused_with_a_business_error_fails_and_others_go_on() -> None:
+    totals = {"bad": 500, "good": 300}
+    script = {("bad", 0): [SearchFailed("Invalid parameter!", code=68300004)]}
+    api = FakeApi(totals, script)
+    _, messages = await harvest(api, make_job(totals))
+    end = ended(messages)
+    assert (end["bad"].status, end["bad"].error_code, end["bad"].calls) == ("failed", 68300004, 1)
+    assert end["good"].status == "complete"
+    assert api.calls[("bad", 0)] == 1
+
+
+async def test_unknown_codes_are_retried_a_few_times_then_fail_the_search() -> None:
+    totals = {"a": 10}
+    script = {("a", 0): [UnknownCodeError("odd", code=12345)] * 10}
+    api = FakeApi(totals, script)
+    _, messages = await harvest(api, make_job(totals))
+    assert ended(messages)["a"].status == "failed"
+    assert ended(messages)["a"].error_code == 12345
+    assert api.calls[("a", 0)] == FAST.unknown_code_attempts
+
+
+async def test_stop_run_lets_in_flight_pages_land_and_leaves_the_rest_for_resume() -> None:
+    totals = {f"s{i}": 1000 for i in range(4)}
+    script = {("s0", 300): [StopRun("Insufficient balance", code=67200005)]}
+    api = FakeApi(totals, script)
+    pool, messages = await harvest(api, make_job(totals))
+    assert pool.stop_error is not None and pool.stop_error.code == 67200005
+    fetched = {(m.search_id, m.offset) for m in messages if isinstance(m, PageFetched)}
+    assert ("s0", 300) not in fetched
+    assert sum(api.calls.values()) == len(fetched) + 1  # nothing fetched was dropped
+    assert not ended(messages).get("s0")
+
+
+async def test_resume_fetches_no_page_already_done() -> None:
+    from harvester.sink.checkpoint import SearchProgress
+
+    totals = {"a": 450, "b": 120, "c": 0}
+    progress = {
+        "a": SearchProgress("a", 450, frozenset({0, 200}), None, 0, 0, 2, 0, None, None, None),
+        "c": SearchProgress("c", 0, frozenset({0}), "empty", 0, 0, 1, 0, None, None, None),
+    }
+    api = FakeApi(totals)
+    pool, messages = await harvest(api, make_job(totals), progress=progress)
+    assert set(api.calls) == {("a", 100), ("a", 300), ("a", 400), ("b", 0), ("b", 100)}
+    assert pool.stats.already_final == 1
+    assert set(ended(messages)) == {"a", "b"}
+
+
+async def test_past_the_deadline_a_refused_search_expires_without_retries() -> None:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    now = created.timestamp() + 21 * 60  # past the 20-minute window
+    totals = {"old": 300}
+    script = {("old", 0): [SearchFailed("gone", code=68300004)]}
+    api = FakeApi(totals, script)
+    _, messages = await harvest(api, make_job(totals, created_at=created), clock=lambda: now)
+    assert ended(messages)["old"].status == "expired"
+    assert api.calls[("old", 0)] == 1
+
+
+async def test_a_persisting_ambiguous_quota_answer_stops_the_run() -> None:
+    totals = {"a": 300}
+    script = {("a", 0): [QuotaAmbiguous("Quota exceeds the limit!", code=67200002)] * 10}
+    api = FakeApi(totals, script)
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST)
+    pool, _ = await harvest(api, make_job(totals), options=options)
+    assert pool.stop_error is not None and pool.stop_error.code == 67200002
+    assert api.calls[("a", 0)] == FAST.quota_attempts
+
+
+async def test_slow_down_answers_do_not_use_up_the_pages_attempts() -> None:
+    totals = {"a": 100}
+    script = {("a", 0): [SlowDown("too fast", code=67200001, retry_after=0.0)] * 12}
+    api = FakeApi(totals, script)
+    _, messages = await harvest(api, make_job(totals))
+    assert ended(messages)["a"].status == "complete"
+    assert api.calls[("a", 0)] == 13
+
+
+async def test_equal_deadlines_finish_started_searches_before_opening_new_ones() -> None:
+    totals = {"big": 1000, "small": 300, "tiny": 50}
+    api = FakeApi(totals)
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST)
+    await harvest(api, make_job(totals), options=options)
+    # page 0 of each first (a page 0 tells the size), then the nearest-to-done search
+    assert api.order[:3] == [("big", 0), ("small", 0), ("tiny", 0)]
+    assert api.order[3:5] == [("small", 100), ("small", 200)]
+
+
+async def test_earlier_deadline_goes_first() -> None:
+    early = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+    late = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    searches = (
+        Search("late", late, 100, (), "t:1"),
+        Search("early", early, 100, (), "t:2"),
+    )
+    job = Job(Path("t.toml"), "0" * 64, JobSettings(name="t"), searches)
+    api = FakeApi({"late": 200, "early": 200})
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST)
+    now = early.timestamp() + 60
+    await harvest(api, job, options=options, clock=lambda: now)
+    assert api.order == [("early", 0), ("early", 100), ("late", 0), ("late", 100)]
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_stop_before_start_fetches_nothing(concurrency: int) -> None:
+    totals = {"a": 300}
+    api = FakeApi(totals)
+    send, receive = anyio.create_memory_object_stream[Message](10)
+    pool = Harvest(make_job(totals), api, send, {}, HarvestOptions(rate=100, concurrency=concurrency))
+    pool.stop("test")
+    await pool.run()
+    receive.close()
+    assert not api.calls
