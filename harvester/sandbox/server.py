@@ -1,0 +1,256 @@
+"""A local PatSnap-compatible server (aiohttp.web): the reference for integration tests,
+`make demo` and benchmarks. Faithful to the API page, and never easier than PatSnap.
+
+    async with running_sandbox(SandboxConfig(rate=10, fault_rate=0.05)) as sandbox:
+        ...  # call f"{sandbox.url}/image-search/results", then read sandbox.stats
+
+Endpoints: `POST /oauth/token`, `GET /image-search/results`, and for tests
+`GET /_sandbox/stats`, `POST /_sandbox/searches` (register created_at), `POST /_sandbox/reset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from harvester.sandbox.auth import parse_basic
+from harvester.sandbox.codes import AUTH_FAILED, INVALID_PARAMETER, QUOTA_EXCEEDED, RATE_LIMITED
+from harvester.sandbox.config import SandboxConfig
+from harvester.sandbox.faults import (
+    ALL_FAULTS,
+    BODY_FAULTS,
+    break_fields,
+    canned_fault,
+    drop_connection,
+    truncated_response,
+)
+from harvester.sandbox.options import add_arguments, config_from_args
+from harvester.sandbox.query import InvalidParameter, Query, parse_query
+from harvester.sandbox.responses import error_response, json_response
+from harvester.sandbox.state import SandboxState
+from harvester.sandbox.stats import SandboxStats
+
+__all__ = [
+    "ALL_FAULTS",
+    "Sandbox",
+    "SandboxConfig",
+    "SandboxStats",
+    "add_arguments",
+    "build_app",
+    "config_from_args",
+    "running_sandbox",
+    "serve_forever",
+]
+
+STATE = web.AppKey("sandbox_state", SandboxState)
+_SHUTDOWN_S = 1.0  # in-flight answers (a slow fault) get this long when the server stops
+
+
+async def _token(request: web.Request) -> web.StreamResponse:
+    """`POST /oauth/token`: HTTP Basic client credentials, form grant_type=client_credentials."""
+    state = request.app[STATE]
+    state.stats.token_requests += 1
+    await _latency(state)
+    credentials = parse_basic(request.headers.get("Authorization"))
+    form = await request.post()
+    grant_type = form.get("grant_type")
+    token = None
+    if credentials is not None:
+        grant = grant_type if isinstance(grant_type, str) else None
+        token = state.grant(credentials[0], credentials[1], grant)
+    if token is None:
+        state.stats.auth_failures += 1
+        return error_response(AUTH_FAILED, status=401)
+    state.stats.tokens_issued += 1
+    return json_response(
+        {
+            "token": token,
+            "token_type": "BearerToken",
+            "expires_in": int(state.config.token_ttl_s),
+            "status": "approved",
+            "issued_at": str(int(state.clock() * 1000)),
+        }
+    )
+
+
+async def _results(request: web.Request) -> web.StreamResponse:
+    """`GET /image-search/results`, checks in PatSnap's order, then faults, then data."""
+    state = request.app[STATE]
+    stats = state.stats
+    stats.calls += 1
+    stats.in_flight += 1
+    stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+    try:
+        await _latency(state)
+        return await _answer(request, state)
+    finally:
+        stats.in_flight -= 1
+
+
+async def _answer(request: web.Request, state: SandboxState) -> web.StreamResponse:
+    stats = state.stats
+    denied = state.authenticate(
+        request.headers.get("Authorization"), request.query.getall("apikey", [])
+    )
+    if denied is not None:
+        stats.auth_failures += 1
+        return error_response(denied, status=state.auth_failure_status())
+    wait = state.admit()
+    if wait > 0:
+        stats.rate_limited += 1
+        status, headers = state.rate_limit_headers(wait)
+        return error_response(RATE_LIMITED, status=status, headers=headers)
+    if not state.hold_quota():
+        stats.quota_rejected += 1
+        return error_response(QUOTA_EXCEEDED)
+    try:
+        return await _page(request, state)
+    finally:
+        state.release_quota()
+
+
+async def _page(request: web.Request, state: SandboxState) -> web.StreamResponse:
+    stats = state.stats
+    try:
+        query = parse_query(request.query.items())
+    except InvalidParameter as exc:
+        stats.invalid_params += 1
+        return error_response(INVALID_PARAMETER, str(exc))
+    if state.expired(query.search_id):
+        stats.expired += 1
+        return error_response(state.config.expired_code)
+    fault = state.faults.choose(query.search_id, query.offset, query.limit)
+    if fault is not None:
+        stats.fault(fault.kind)
+        if fault.kind == "drop":
+            return drop_connection(request)
+        if fault.kind not in BODY_FAULTS:
+            return canned_fault(fault.kind)
+        if fault.kind == "slow":
+            await asyncio.sleep(state.config.slow_s)
+    payload = _success_body(state, query)
+    if fault is not None and fault.kind == "truncated":
+        return await truncated_response(request, payload, fault.variant)
+    if fault is not None and fault.kind == "missing_field":
+        return json_response(break_fields(payload, fault.variant))
+    stats.bill(query.billing_key)
+    return json_response(payload)
+
+
+def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
+    hits, total = state.dataset.page(query)
+    return {
+        "data": {
+            "patent_messages": [hit.message() for hit in hits],
+            "total_search_result_count": total,
+        },
+        "status": True,
+        "error_code": 0,
+    }
+
+
+async def _latency(state: SandboxState) -> None:
+    if state.config.latency_s > 0:
+        await asyncio.sleep(state.config.latency_s)
+
+
+async def _stats(request: web.Request) -> web.StreamResponse:
+    """`GET /_sandbox/stats`: the live counters."""
+    return json_response(request.app[STATE].stats.as_dict())
+
+
+async def _register(request: web.Request) -> web.StreamResponse:
+    """`POST /_sandbox/searches`: `{"id", "created_at"}` or a list of them."""
+    try:
+        body = await request.json()
+        items = body if isinstance(body, list) else [body]
+        entries = [(str(item["id"]), _epoch(str(item["created_at"]))) for item in items]
+    except (ValueError, KeyError, TypeError) as exc:
+        text = f'expected {{"id": ..., "created_at": ISO-8601}} or a list of them ({exc})'
+        return json_response({"status": False, "error_msg": text}, status=400)
+    state = request.app[STATE]
+    for search_id, created_at in entries:
+        state.register(search_id, created_at)
+    return json_response({"status": True, "registered": len(entries)})
+
+
+async def _reset(request: web.Request) -> web.StreamResponse:
+    """`POST /_sandbox/reset`: zero counters, forget search windows and fault history."""
+    request.app[STATE].reset()
+    return json_response({"status": True})
+
+
+def _epoch(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a time without zone is UTC, like job files
+    return moment.timestamp()
+
+
+def build_app(config: SandboxConfig) -> web.Application:
+    """The sandbox as an aiohttp application (state lives in the app, nowhere else)."""
+    app = web.Application()
+    app[STATE] = SandboxState(config)
+    app.router.add_post("/oauth/token", _token)
+    app.router.add_get("/image-search/results", _results)
+    app.router.add_get("/_sandbox/stats", _stats)
+    app.router.add_post("/_sandbox/searches", _register)
+    app.router.add_post("/_sandbox/reset", _reset)
+    return app
+
+
+@dataclass(slots=True, frozen=True)
+class Sandbox:
+    """A running sandbox: where it listens, how it is set up, and its live counters."""
+
+    url: str  #: "http://127.0.0.1:PORT", no trailing slash
+    config: SandboxConfig
+    stats: SandboxStats  #: live; read it after the calls under test
+    _state: SandboxState
+
+    def register(self, search_id: str, created_at: datetime | float) -> None:
+        """Say when a search was created (datetime, or epoch seconds); its window starts then."""
+        when = created_at.timestamp() if isinstance(created_at, datetime) else created_at
+        self._state.register(search_id, when)
+
+    def reset(self) -> None:
+        """Zero the counters, forget search windows and fault history, refill the bucket."""
+        self._state.reset()
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def running_sandbox(
+    config: SandboxConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[Sandbox]:
+    """Serve a sandbox on `host:port` (0 = a free port) for the duration of the block."""
+    config = config or SandboxConfig()
+    app = build_app(config)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = int(runner.addresses[0][1])
+        yield Sandbox(
+            url=_url(host, bound_port), config=config, stats=app[STATE].stats, _state=app[STATE]
+        )
+    finally:
+        await runner.cleanup()
+
+
+async def serve_forever(
+    config: SandboxConfig, *, host: str, port: int, on_ready: Callable[[str], None]
+) -> None:
+    """Serve until cancelled; `on_ready(url)` is called once the port is listening."""
+    async with running_sandbox(config, host=host, port=port) as sandbox:
+        on_ready(sandbox.url)
+        await asyncio.Event().wait()
