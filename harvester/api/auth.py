@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from harvester.api.errors import MissingCredentials
+from harvester.api.errors import MissingCredentials, UsageError
 from harvester.api.models import TokenGrant
 
 __all__ = [
@@ -77,6 +77,10 @@ def credentials_from_env(env: Mapping[str, str]) -> tuple[Credentials, str]:
             note += "; PATSNAP_CLIENT_ID/PATSNAP_CLIENT_SECRET are set too and ignored"
         return ApiKey(key), note
     if client_id and secret:
+        if ":" in client_id:
+            raise UsageError(
+                "PATSNAP_CLIENT_ID must not contain ':' (HTTP Basic auth splits there)"
+            )
         return (
             ClientCredentials(client_id, secret),
             f"using OAuth client credentials for client {client_id} (PATSNAP_CLIENT_ID)",

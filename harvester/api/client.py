@@ -10,10 +10,12 @@ token is refreshed once for all callers (single flight) and the call retried onc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import enum
 import logging
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -106,7 +108,7 @@ class PatSnapClient:
     """An async context manager around one aiohttp session; `fetch_page` is the one call.
 
     A client is opened once; after `async with` ends it refuses reuse. A session passed in
-    is used as is and not closed (its owner closes it).
+    is used as is and not closed (its owner closes it); `clock` times token expiry (tests).
     """
 
     __slots__ = (
@@ -126,6 +128,7 @@ class PatSnapClient:
         settings: ClientSettings = _DEFAULT_SETTINGS,
         *,
         session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
@@ -134,7 +137,9 @@ class PatSnapClient:
         self._owns_session = session is None
         self._state = _State.UNOPENED
         self._tokens = (
-            TokenSource(self._request_token) if isinstance(credentials, ClientCredentials) else None
+            TokenSource(self._request_token, clock=clock)
+            if isinstance(credentials, ClientCredentials)
+            else None
         )
 
     def __repr__(self) -> str:
@@ -226,9 +231,8 @@ class PatSnapClient:
         with map_exceptions(TOKEN_PATH):
             async with session.post(
                 self._base_url + TOKEN_PATH,
-                auth=aiohttp.BasicAuth(credentials.client_id, credentials.client_secret),
                 data={"grant_type": "client_credentials"},
-                headers=self._headers(),
+                headers=self._headers() | {"Authorization": _basic_auth(credentials)},
                 allow_redirects=False,
             ) as response:
                 body = await _read_body(response)
@@ -257,6 +261,12 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _basic_auth(credentials: ClientCredentials) -> str:
+    """HTTP Basic credentials (RFC 7617, UTF-8); aiohttp's BasicAuth is deprecated in 3.14."""
+    pair = f"{credentials.client_id}:{credentials.client_secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _api_key_rejected(error: Reauthenticate) -> StopRun:
