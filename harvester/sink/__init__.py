@@ -1,0 +1,55 @@
+"""The sink: shard files, dedupe, checkpoint and resume, the closing files, status.
+
+It owns everything on disk in a run's output directory. It imports neither `api` nor
+`engine`: pages arrive as `PageFetched` holding any `HitLike` objects.
+"""
+
+from __future__ import annotations
+
+from harvester.sink.checkpoint import CHECKPOINT_NAME, SearchProgress
+from harvester.sink.core import DEDUPE_SCOPES, Sink
+from harvester.sink.errors import (
+    CheckpointCorrupt,
+    CheckpointMismatch,
+    OutputError,
+    OutputLocked,
+    SinkError,
+    UnknownSearch,
+)
+from harvester.sink.fingerprint import describe_changes
+from harvester.sink.lock import LOCK_NAME
+from harvester.sink.manifest import MANIFEST_NAME, SEARCHES_NAME, SUCCESS_NAME, FinishResult
+from harvester.sink.messages import FINAL_STATUSES, HitLike, Message, PageFetched, SearchEnded
+from harvester.sink.records import shard_of
+from harvester.sink.shards import shard_name
+from harvester.sink.status import StatusReport, read_status
+from harvester.sink.writer import CommitStats
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "DEDUPE_SCOPES",
+    "FINAL_STATUSES",
+    "LOCK_NAME",
+    "MANIFEST_NAME",
+    "SEARCHES_NAME",
+    "SUCCESS_NAME",
+    "CheckpointCorrupt",
+    "CheckpointMismatch",
+    "CommitStats",
+    "FinishResult",
+    "HitLike",
+    "Message",
+    "OutputError",
+    "OutputLocked",
+    "PageFetched",
+    "SearchEnded",
+    "SearchProgress",
+    "Sink",
+    "SinkError",
+    "StatusReport",
+    "UnknownSearch",
+    "describe_changes",
+    "read_status",
+    "shard_name",
+    "shard_of",
+]

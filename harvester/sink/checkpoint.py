@@ -1,0 +1,354 @@
+"""The checkpoint: one SQLite file (WAL) that makes the output exactly-once.
+
+It holds the job's searches and their state, every fetched page (so none is paid for
+twice), the hits of pages whose search has not ended (staged), each shard's committed
+size and the job-wide dedupe keys. Only the writer writes it, through one connection.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harvester.sink.errors import CheckpointCorrupt, CheckpointMismatch, OutputError, output_errors
+from harvester.sink.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "Checkpoint",
+    "CheckpointCorrupt",
+    "CheckpointMismatch",
+    "JobIdentity",
+    "OutputError",
+    "SearchProgress",
+]
+
+#: File name inside the output directory; "_" keeps data-lake globs and Spark away from it.
+CHECKPOINT_NAME = "_checkpoint.sqlite"
+
+
+@dataclass(slots=True, frozen=True)
+class SearchProgress:
+    """One search's state in the checkpoint: what the engine needs to resume it."""
+
+    search_id: str
+    total: int | None  #: last total the API reported (None before the first page)
+    done_offsets: frozenset[int]  #: pages staged or written: never fetch these again
+    status: str | None  #: None = not final
+    records: int
+    duplicates: int
+    calls: int
+    retries: int
+    error_code: int | None
+    error_msg: str | None
+    deadline: str | None
+
+
+@dataclass(slots=True, frozen=True)
+class JobIdentity:
+    """What a checkpoint belongs to; a resume must match it."""
+
+    job_name: str
+    job_sha256: str
+    fingerprint: bytes  #: canonical JSON (fingerprint.canonical)
+    fingerprint_sha256: str
+    shards: int
+    dedupe: str
+
+    def changes_from(self, other: JobIdentity) -> list[str]:
+        """Differences in layout (shards, dedupe) that make `other` unusable for this job."""
+        changes = []
+        if self.shards != other.shards:
+            changes.append(f"shards: {other.shards} -> {self.shards}")
+        if self.dedupe != other.dedupe:
+            changes.append(f"dedupe: {other.dedupe} -> {self.dedupe}")
+        return changes
+
+
+_META_KEYS = ("job_name", "job_sha256", "fingerprint", "fingerprint_sha256", "shards", "dedupe")
+
+
+class Checkpoint:
+    """An open checkpoint. Writes go through `transaction()`; reads are plain methods."""
+
+    __slots__ = ("_db", "identity", "path")
+
+    def __init__(self, path: Path, db: sqlite3.Connection, identity: JobIdentity) -> None:
+        self.path = path
+        self._db = db
+        self.identity = identity
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, path: Path, identity: JobIdentity, search_ids: Sequence[str], shard_size: int
+    ) -> Checkpoint:
+        """Create a checkpoint atomically: built under a temporary name, then renamed."""
+        tmp = path.with_name(path.name + ".new")
+        with output_errors(tmp):
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                leftover.unlink(missing_ok=True)
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                db.executescript(f"BEGIN;{SCHEMA}")
+                meta = {key: getattr(identity, key) for key in _META_KEYS}
+                meta["fingerprint"] = identity.fingerprint.decode()
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()]
+                )
+                db.executemany(
+                    "INSERT INTO searches (search_id) VALUES (?)", ((s,) for s in search_ids)
+                )
+                db.executemany(
+                    "INSERT INTO shards VALUES (?, ?, 0)",
+                    ((i, shard_size) for i in range(identity.shards)),
+                )
+                db.execute("COMMIT")
+            finally:
+                db.close()
+            os.replace(tmp, path)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> Checkpoint:
+        """Open and check a checkpoint; CheckpointCorrupt if it is not a sound one."""
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint at {path}")
+        with output_errors(path):
+            if path.stat().st_size == 0:
+                raise CheckpointCorrupt(f"checkpoint {path} is empty (0 bytes). {_HINT}")
+            uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            identity = _check(db, path, full=not readonly)
+            if not readonly:
+                with output_errors(path):
+                    db.execute("PRAGMA journal_mode=WAL")
+                    # FULL: a commit survives power loss too, so no paid page is lost
+                    db.execute("PRAGMA synchronous=FULL")
+            return cls(path, db, identity)
+        except BaseException:
+            db.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection (a clean close folds the WAL back into the file)."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception."""
+        with output_errors(self.path):
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            with output_errors(self.path):
+                self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                with suppress(sqlite3.Error):  # the original error says more
+                    self._db.execute("ROLLBACK")
+            raise
+
+    # -- writer steps (inside a transaction) ---------------------------------------------
+
+    def search(self, search_id: str) -> tuple[int, str | None] | None:
+        """(sid, status) of a search, or None if the job has no such search."""
+        row = self._db.execute(
+            "SELECT sid, status FROM searches WHERE search_id = ?", (search_id,)
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def add_page(
+        self, sid: int, offset: int, limit: int, total: int, hits: int, harvested_at: str
+    ) -> bool:
+        """Record a fetched page; False if that offset was already recorded."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
+            (sid, offset, limit, total, hits, harvested_at),
+        )
+        return cursor.rowcount == 1
+
+    def stage(self, sid: int, offset: int, data: bytes) -> None:
+        """Keep a page's packed hits until its search ends."""
+        self._db.execute("INSERT INTO staged VALUES (?, ?, ?)", (sid, offset, data))
+
+    def add_cost(self, sid: int, calls: int, retries: int, total: int | None = None) -> None:
+        """Add calls and retries to a search; remember the latest total seen."""
+        self._db.execute(
+            "UPDATE searches SET calls = calls + ?, retries = retries + ?,"
+            " total = coalesce(?, total) WHERE sid = ?",
+            (calls, retries, total, sid),
+        )
+
+    def staged(self, sid: int) -> list[tuple[int, bytes]]:
+        """(offset, packed hits) of a search's staged pages."""
+        return self._db.execute(
+            'SELECT "offset", data FROM staged WHERE sid = ? ORDER BY "offset"', (sid,)
+        ).fetchall()
+
+    def finalize(
+        self,
+        sid: int,
+        status: str,
+        total: int | None,
+        reachable: int,
+        error_code: int | None,
+        error_msg: str | None,
+        deadline: str,
+        records: int,
+        duplicates: int,
+    ) -> None:
+        """Mark a search final with its counters and drop its staged pages."""
+        self._db.execute(
+            "UPDATE searches SET status = ?, total = coalesce(?, total), reachable = ?,"
+            " error_code = ?, error_msg = ?, deadline = ?, records = ?, duplicates = ?"
+            " WHERE sid = ?",
+            (status, total, reachable, error_code, error_msg, deadline, records, duplicates, sid),
+        )
+        self._db.execute("DELETE FROM staged WHERE sid = ?", (sid,))
+
+    def claim_key(self, patent_id: str) -> bool:
+        """Job-scope dedupe: True if this patent id is new to the job (and now taken)."""
+        cursor = self._db.execute("INSERT OR IGNORE INTO job_keys VALUES (?)", (patent_id,))
+        return cursor.rowcount == 1
+
+    def set_shards(self, sizes: Mapping[int, int], added: Mapping[int, int]) -> None:
+        """Record new committed shard sizes and the records each one gained."""
+        self._db.executemany(
+            "UPDATE shards SET size = ?, records = records + ? WHERE shard = ?",
+            [(size, added.get(shard, 0), shard) for shard, size in sizes.items()],
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def shard_rows(self) -> list[tuple[int, int, int]]:
+        """(shard, committed size, records) for every shard."""
+        return self._db.execute("SELECT shard, size, records FROM shards ORDER BY shard").fetchall()
+
+    def progress(self) -> dict[str, SearchProgress]:
+        """Every search's state, keyed by search id, in job order."""
+        offsets: dict[int, set[int]] = {}
+        for sid, offset in self._db.execute('SELECT sid, "offset" FROM pages'):
+            offsets.setdefault(sid, set()).add(offset)
+        result: dict[str, SearchProgress] = {}
+        for row in self._db.execute(
+            "SELECT sid, search_id, total, status, records, duplicates, calls, retries,"
+            " error_code, error_msg, deadline FROM searches ORDER BY sid"
+        ):
+            sid, search_id, *rest = row
+            total, status, records, duplicates, calls, retries, code, msg, deadline = rest
+            result[search_id] = SearchProgress(
+                search_id,
+                total,
+                frozenset(offsets.get(sid, ())),
+                status,
+                records,
+                duplicates,
+                calls,
+                retries,
+                code,
+                msg,
+                deadline,
+            )
+        return result
+
+    def search_lines(self) -> Iterator[dict[str, Any]]:
+        """Each search as its searches.jsonl object, in job order."""
+        query = (
+            "SELECT search_id, coalesce(status, 'pending'), s.total, reachable,"
+            " (SELECT count(*) FROM pages p WHERE p.sid = s.sid), records, duplicates,"
+            " calls, retries, error_code, error_msg, deadline FROM searches s ORDER BY sid"
+        )
+        keys = (
+            "search_id",
+            "status",
+            "total",
+            "reachable",
+            "pages",
+            "records",
+            "duplicates",
+            "calls",
+            "retries",
+            "error_code",
+            "error_msg",
+            "deadline",
+        )
+        for row in self._db.execute(query):
+            yield dict(zip(keys, row, strict=True))
+
+    def staged_pages(self) -> int:
+        """How many pages wait, staged, for their search to end."""
+        return int(self._db.execute("SELECT count(*) FROM staged").fetchone()[0])
+
+    def add_run(self, run_id: str, started_at: str) -> None:
+        """Remember that a run started (runs accumulate over resumes)."""
+        with output_errors(self.path):
+            self._db.execute("INSERT INTO runs VALUES (?, ?, NULL)", (run_id, started_at))
+
+    def end_run(self, run_id: str, ended_at: str) -> list[tuple[str, str, str | None]]:
+        """Mark a run ended; returns every run so far (id, start, end)."""
+        with output_errors(self.path):
+            self._db.execute("UPDATE runs SET ended_at = ? WHERE run_id = ?", (ended_at, run_id))
+            return self._db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
+
+
+_HINT = (
+    "It cannot be trusted, and is never recreated silently. HINT: restore it from a "
+    "backup, or move the directory aside (or pass --fresh) to start over"
+)
+
+
+def _check(db: sqlite3.Connection, path: Path, *, full: bool) -> JobIdentity:
+    """Prove `db` is a sound checkpoint of ours and read its identity."""
+    try:
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise CheckpointCorrupt(
+                f"{path} is an SQLite file but not a harvester checkpoint. {_HINT}"
+            )
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise CheckpointCorrupt(
+                f"checkpoint {path} has format {version}; this harvester reads {SCHEMA_VERSION}"
+            )
+        if full:
+            verdict = [row[0] for row in db.execute("PRAGMA quick_check")]
+            if verdict != ["ok"]:
+                raise CheckpointCorrupt(
+                    f"checkpoint {path} fails SQLite's integrity check "
+                    f"({'; '.join(verdict[:3])}). {_HINT}"
+                )
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise CheckpointCorrupt(
+            f"checkpoint {path} is not readable as one ({exc}). {_HINT}"
+        ) from exc
+    missing = [key for key in _META_KEYS if key not in meta]
+    if missing:
+        raise CheckpointCorrupt(f"checkpoint {path} lacks {', '.join(missing)}. {_HINT}")
+    return JobIdentity(
+        meta["job_name"],
+        meta["job_sha256"],
+        meta["fingerprint"].encode(),
+        meta["fingerprint_sha256"],
+        int(meta["shards"]),
+        meta["dedupe"],
+    )
+
+
+def fingerprint_of(identity: JobIdentity) -> dict[str, Any]:
+    """The stored fingerprint as a mapping (for describe_changes)."""
+    value = orjson.loads(identity.fingerprint)
+    return value if isinstance(value, dict) else {}

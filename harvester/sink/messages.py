@@ -1,0 +1,71 @@
+"""What the engine sends the writer: a fetched page, or the end of a search.
+
+`sink` never imports `harvester.api`; any object with a hit's five read-only attributes
+(`HitLike`) will do, so the API's `Hit` fits without the sink knowing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+__all__ = ["FINAL_STATUSES", "HitLike", "Message", "PageFetched", "SearchEnded"]
+
+#: The final states of a search, as written to searches.jsonl.
+FINAL_STATUSES = frozenset({"complete", "empty", "truncated", "expired", "failed"})
+
+
+class HitLike(Protocol):
+    """One hit of a page, as the sink needs it (the API page's PatentMessage)."""
+
+    @property
+    def patent_id(self) -> str: ...
+    @property
+    def patent_pn(self) -> str | None: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def url(self) -> str | None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class PageFetched:
+    """One page of one search, as fetched; `calls`/`retries` are what this page cost."""
+
+    search_id: str
+    offset: int
+    limit: int
+    total: int  #: total_search_result_count reported with this page
+    hits: Sequence[HitLike]  #: in rank order
+    harvested_at: str  #: fetch time, ISO-8601 UTC with Z
+    calls: int = 1
+    retries: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class SearchEnded:
+    """The engine sends nothing more for this search; the writer makes it final.
+
+    `calls`/`retries` are the extra calls that produced no page (e.g. the refused call
+    of an expired search).
+    """
+
+    search_id: str
+    status: str  #: one of FINAL_STATUSES
+    total: int | None
+    reachable: int
+    error_code: int | None = None
+    error_msg: str | None = None
+    deadline: str = ""
+    calls: int = 0
+    retries: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status not in FINAL_STATUSES:
+            raise ValueError(f"SearchEnded.status must be one of {sorted(FINAL_STATUSES)}")
+
+
+Message: TypeAlias = PageFetched | SearchEnded

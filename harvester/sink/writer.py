@@ -1,0 +1,187 @@
+"""The writer's batch step: stage pages, write ended searches, commit — all or nothing.
+
+Pages of one search arrive out of order, so a search's records are written only when it
+ends: then its pages are put in rank order and deduplicated (the best rank wins), and
+appended to the shards. One transaction then records the new shard sizes, marks the
+search final and drops its staged pages; a crash before it leaves shard tails that
+recovery cuts off, and the staged pages are still there. Hence exactly-once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from harvester.sink.checkpoint import Checkpoint
+from harvester.sink.errors import OutputError, UnknownSearch
+from harvester.sink.messages import Message, PageFetched, SearchEnded
+from harvester.sink.records import EncodedPage, encode_page, gzip_member, pack, shard_of, unpack
+from harvester.sink.shards import ShardSet
+
+__all__ = ["CommitStats", "Writer"]
+
+
+@dataclass(slots=True)
+class CommitStats:
+    """What one commit did (for progress reports and tests)."""
+
+    pages: int = 0  #: pages newly recorded
+    ignored: int = 0  #: pages or ends for final searches, or offsets already recorded
+    searches: int = 0  #: searches made final
+    records: int = 0  #: records appended to shards
+    duplicates: int = 0  #: records dropped by dedupe
+    unknown: list[str] = field(default_factory=list)  #: search ids not in the job
+
+
+@dataclass(slots=True)
+class _Ending:
+    """A search that ends in this batch: its end message and the pages held in memory."""
+
+    sid: int
+    end: SearchEnded | None = None
+    pages: list[EncodedPage] = field(default_factory=list)
+
+
+class Writer:
+    """Applies batches of messages to the checkpoint and the shards, one commit each."""
+
+    __slots__ = ("_checkpoint", "_job_scope", "_shards")
+
+    def __init__(self, checkpoint: Checkpoint, shards: ShardSet) -> None:
+        self._checkpoint = checkpoint
+        self._shards = shards
+        self._job_scope = checkpoint.identity.dedupe == "job"
+
+    def commit(self, messages: Sequence[Message]) -> CommitStats:
+        """Apply `messages` in one commit. On OutputError nothing of the batch's output is
+        kept; its pages are still staged if the checkpoint can take them."""
+        try:
+            stats = self._commit(messages, finalize=True)
+        except OutputError:
+            self._shards.rollback()
+            with suppress(OutputError):  # the pages were paid for: keep them if we can
+                self._commit(messages, finalize=False)
+            raise
+        except BaseException:
+            self._shards.rollback()
+            raise
+        if stats.unknown:
+            raise UnknownSearch(stats.unknown)
+        return stats
+
+    def _commit(self, messages: Sequence[Message], *, finalize: bool) -> CommitStats:
+        stats = CommitStats()
+        ending_ids = (
+            {m.search_id for m in messages if isinstance(m, SearchEnded)} if finalize else set()
+        )
+        with self._checkpoint.transaction():
+            endings = self._stage(messages, ending_ids, stats)
+            members, added = self._assemble(endings, stats)
+            sizes = self._shards.append(members)
+            self._checkpoint.set_shards(sizes, added)
+        self._shards.committed(sizes)
+        return stats
+
+    def _stage(
+        self, messages: Sequence[Message], ending_ids: set[str], stats: CommitStats
+    ) -> list[tuple[_Ending, SearchEnded]]:
+        """Record pages (staging those whose search goes on); collect the searches that end."""
+        checkpoint = self._checkpoint
+        endings: dict[str, _Ending] = {}
+        for message in messages:
+            found = checkpoint.search(message.search_id)
+            if found is None:
+                stats.unknown.append(message.search_id)
+                continue
+            sid, status = found
+            ending = endings.get(message.search_id)
+            final = status is not None or (ending is not None and ending.end is not None)
+            if isinstance(message, SearchEnded):
+                checkpoint.add_cost(sid, message.calls, message.retries)
+                if final or message.search_id not in ending_ids:
+                    stats.ignored += 1
+                    continue
+                endings.setdefault(message.search_id, _Ending(sid)).end = message
+                continue
+            # a page that costs calls is still paid for when it is a repeat: count the
+            # calls, never its records
+            checkpoint.add_cost(
+                sid, message.calls, message.retries, None if final else message.total
+            )
+            if final or not self._record_page(sid, message):
+                stats.ignored += 1
+                continue
+            stats.pages += 1
+            page = encode_page(
+                message.search_id, message.offset, message.harvested_at, message.hits
+            )
+            if message.search_id in ending_ids:
+                endings.setdefault(message.search_id, _Ending(sid)).pages.append(page)
+            else:
+                checkpoint.stage(sid, message.offset, pack(page))
+        ended: list[tuple[_Ending, SearchEnded]] = []
+        for ending in endings.values():
+            if ending.end is not None:
+                ended.append((ending, ending.end))
+            else:  # cannot happen (pages are held only for ending searches); keep them anyway
+                for page in ending.pages:
+                    checkpoint.stage(ending.sid, page.offset, pack(page))
+        return ended
+
+    def _record_page(self, sid: int, page: PageFetched) -> bool:
+        return self._checkpoint.add_page(
+            sid, page.offset, page.limit, page.total, len(page.hits), page.harvested_at
+        )
+
+    def _assemble(
+        self, endings: list[tuple[_Ending, SearchEnded]], stats: CommitStats
+    ) -> tuple[dict[int, bytes], dict[int, int]]:
+        """Records of the ending searches, deduplicated, as one gzip member per shard."""
+        nshards = len(self._shards.paths)
+        lines: dict[int, list[bytes]] = {}
+        for ending, end in endings:
+            pages = [unpack(offset, data) for offset, data in self._checkpoint.staged(ending.sid)]
+            pages += ending.pages
+            records, duplicates = self._dedupe(pages, nshards, lines)
+            self._checkpoint.finalize(
+                ending.sid,
+                end.status,
+                end.total,
+                end.reachable,
+                end.error_code,
+                end.error_msg,
+                end.deadline,
+                records,
+                duplicates,
+            )
+            stats.searches += 1
+            stats.records += records
+            stats.duplicates += duplicates
+        members = {shard: gzip_member(b"\n".join(chunk) + b"\n") for shard, chunk in lines.items()}
+        return members, {shard: len(chunk) for shard, chunk in lines.items()}
+
+    def _dedupe(
+        self, pages: list[EncodedPage], nshards: int, out: dict[int, list[bytes]]
+    ) -> tuple[int, int]:
+        """Append one search's records in rank order to `out`, best rank per patent kept."""
+        ranked = sorted(
+            (
+                (page.offset + index, patent_id, line)
+                for page in pages
+                for index, (patent_id, line) in enumerate(zip(page.ids, page.lines, strict=True))
+            ),
+            key=itemgetter(0),
+        )
+        seen: set[str] = set()
+        records = 0
+        for _rank, patent_id, line in ranked:
+            if patent_id in seen:
+                continue
+            seen.add(patent_id)
+            if self._job_scope and not self._checkpoint.claim_key(patent_id):
+                continue
+            out.setdefault(shard_of(patent_id, nshards), []).append(line)
+            records += 1
+        return records, len(ranked) - records
