@@ -6,6 +6,10 @@ from harvester.sandbox.clock import Clock
 
 __all__ = ["TokenBucket"]
 
+# Epoch-second clocks carry ~1e-7 s of float error; a caller pacing exactly at the rate
+# must not be refused for it.
+_EPSILON = 1e-6
+
 
 class TokenBucket:
     """`rate` tokens per second, at most `burst` saved up; a call without a token is refused.
@@ -34,8 +38,8 @@ class TokenBucket:
         now = self._clock()
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        if self._tokens >= 1.0 - _EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
             return 0.0
         return (1.0 - self._tokens) / self._rate
 
