@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -385,11 +384,11 @@ def test_line_scanner_skips_multiline_values_and_counts_array_tables() -> None:
     assert index.line_of("search", 2) is None
 
 
-def test_hundred_thousand_ids_load_well_under_two_seconds(tmp_path: Path) -> None:
+def test_hundred_thousand_ids_load_in_file_order(tmp_path: Path) -> None:
+    # Load speed is a benchmark figure (make bench), not a timed assertion here.
     (tmp_path / "ids.txt").write_text("".join(f"{i:032X}-1-D\n" for i in range(100_000)))
     path = _write(tmp_path, '[job]\nname = "big"\n[[search]]\nids_file = "ids.txt"\n')
-    started = time.perf_counter()
     job = load_job(path)
-    elapsed = time.perf_counter() - started
     assert len(job.searches) == 100_000
-    assert elapsed < 2.0
+    assert job.searches[-1].search_id == f"{99_999:032X}-1-D"
+    assert job.searches[-1].source.endswith("ids.txt:100000")
