@@ -111,6 +111,8 @@ def test_status_false_with_code_zero_is_an_unknown_error() -> None:
         (dumps({"status": True, "data": {}}), "`error_code`"),
         (dumps({"status": True, "error_code": True}), "`error_code`"),
         (dumps({"status": True, "error_code": "zero"}), "`error_code`"),
+        (dumps({"status": True, "error_code": "0", "data": {}}), "`error_code`"),
+        (dumps({"status": True, "error_code": 0.0, "data": {}}), "`error_code`"),
         (dumps({"status": True, "error_code": 0}), "`data`"),
         (dumps({"status": True, "error_code": 0, "data": None}), "`data`"),
         (dumps({"status": True, "error_code": 0, "data": {"patent_messages": {}}}), "list"),
@@ -134,11 +136,11 @@ def test_unknown_fields_are_ignored() -> None:
     assert parse_page(dumps(body)) == parse_page(SUCCESS_EXAMPLE)
 
 
-def test_numbers_as_strings_are_accepted() -> None:
+def test_optional_numbers_as_strings_are_accepted() -> None:
     body = dumps(
         {
             "status": True,
-            "error_code": "0",
+            "error_code": 0,
             "data": {
                 "patent_messages": [{"patent_id": "a", "score": "0.75"}],
                 "total_search_result_count": "42",

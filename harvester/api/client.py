@@ -166,6 +166,11 @@ class PatSnapClient:
                     sock_read=settings.read_timeout,
                 ),
             )
+            # aiohttp silently resends a GET once when a reused connection drops; that is
+            # a second paid call the engine's limiter never saw. One fetch, one request:
+            # the engine's retry policy decides. (aiohttp's own test client does the same.)
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         self._state = _State.OPENED
         return self
 

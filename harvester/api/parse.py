@@ -3,8 +3,10 @@
 Lenient where PatSnap is loose (it adds fields without notice), strict only where the
 harvester cannot go on without a value. Decisions, in one place:
 
-- `error_code` may be an int or a string of digits ("67200003"): some PatSnap gateways
-  send strings, and the code is what decides the action. Booleans are never codes.
+- A success must be one by the letter of the API page: `status` true and `error_code` the
+  JSON integer 0 (a string "0" is a mistyped required field, a ProtocolError). An error is
+  classified by its code's number even when it arrives as a string ("67200005"): retrying
+  a quota stop because of its quotes would waste the run. Booleans are never codes.
 - A non-zero `error_code` decides, whatever `status` says; `status: false` with code 0
   is an `UnknownCodeError` with code 0 (retried a few times, then the search fails).
 - A success needs a `data` object. It is an empty page only when it says so:
@@ -78,6 +80,11 @@ def parse_page(body: bytes, *, http_status: int = 200, retry_after: float | None
     if code != 0:
         raise error_for_code(
             code, _message(answer), http_status=http_status, retry_after=retry_after
+        )
+    if type(raw_code) is not int:
+        raise ProtocolError(
+            f"successful response with `error_code` 0 as {_kind(raw_code)}, not an integer",
+            http_status=http_status,
         )
     if not isinstance(status, bool):
         raise ProtocolError(
