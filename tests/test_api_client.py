@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harvester.api import ApiKey, ClientSettings, PatSnapClient
+from harvester import __version__
+from harvester.api import ApiKey, ClientSettings, PatSnapClient, base_url_from_env
 from harvester.api.errors import (
     ACTIONS,
     Action,
@@ -21,6 +22,7 @@ from harvester.api.errors import (
     StopRun,
     TransportError,
     UnknownCodeError,
+    UsageError,
 )
 from harvester.api.params import ParamError
 from tests.test_api_fakes import (
@@ -334,3 +336,46 @@ async def test_reauthenticate_never_escapes_fetch_page(
     with pytest.raises(PatSnapError) as caught:
         await fetch(client)
     assert not isinstance(caught.value, Reauthenticate)
+
+
+@pytest.mark.parametrize(
+    ("env", "override", "expected"),
+    [
+        ({}, None, "https://connect.patsnap.com"),
+        ({"PATSNAP_BASE_URL": "https://eu.example.com/"}, None, "https://eu.example.com"),
+        (
+            {"PATSNAP_BASE_URL": "https://eu.example.com"},
+            "https://x.example/api/",
+            "https://x.example/api",
+        ),
+        ({"PATSNAP_BASE_URL": "  "}, "", "https://connect.patsnap.com"),
+        ({}, "http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ({}, "http://localhost:8080/", "http://localhost:8080"),
+    ],
+)
+def test_base_url_comes_from_flag_then_environment_then_default(
+    env: dict[str, str], override: str | None, expected: str
+) -> None:
+    assert base_url_from_env(env, override) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://connect.patsnap.com", "unencrypted"),
+        ("ftp://connect.patsnap.com", "not an http"),
+        ("connect.patsnap.com", "not an http"),
+        ("https://connect.patsnap.com/?x=1", "no query"),
+        ("https://user:pw@connect.patsnap.com", "user info"),
+    ],
+)
+def test_unusable_base_urls_are_refused_with_the_reason(url: str, words: str) -> None:
+    with pytest.raises(UsageError, match=words) as caught:
+        base_url_from_env({"PATSNAP_BASE_URL": url})
+    assert "pw" not in str(caught.value)
+
+
+def test_default_settings_name_the_harvester_version() -> None:
+    assert ClientSettings().user_agent == f"patsnap-harvester/{__version__}"
+    with pytest.raises(ValueError, match="positive"):
+        ClientSettings(read_timeout=0)

@@ -71,8 +71,11 @@ def base_url_from_env(env: Mapping[str, str], override: str | None = None) -> st
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise UsageError(f"base URL {raw!r} is not an http(s) URL, e.g. {DEFAULT_BASE_URL}")
-    if url.query_string or url.fragment or url.user or url.password:
-        raise UsageError(f"base URL {raw!r} must have no query, fragment or user info")
+    if url.user or url.password:  # the message leaves them out: they may be a secret
+        shown = str(url.with_user(None))
+        raise UsageError(f"base URL {shown!r} must have no user info; credentials go in env")
+    if url.query_string or url.fragment:
+        raise UsageError(f"base URL {raw!r} must have no query or fragment")
     if url.scheme == "http" and url.host not in _LOOPBACK:
         raise UsageError(
             f"base URL {raw!r} is plain http: credentials would travel unencrypted; use https"

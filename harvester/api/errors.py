@@ -14,6 +14,8 @@ Classes are named for what the caller must do, not for what broke::
     ├── StopRun                   the account cannot go on: stop dispatch, commit, exit 3
     ├── SearchFailed              this search cannot be harvested; other searches go on
     └── UsageError                a request the API would reject; never sent (a bug or bad job)
+        ├── MissingCredentials    neither way to authenticate is configured
+        └── params.ParamError     one request parameter outside the API page's rules
 
 The code -> action table is data (`ACTIONS`), in this one place; `error_for_code` turns
 a code from a response body into the matching exception. Foreign exceptions (aiohttp,
