@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harvester.sandbox import ManualClock, Sandbox, SandboxConfig, running_sandbox
+from harvester.sandbox import ManualClock, Sandbox, SandboxConfig, running_sandbox, serve_forever
 from harvester.sandbox.catalog import Patent
 from harvester.sandbox.dataset import Dataset
 
@@ -608,3 +608,16 @@ async def test_register_rejects_malformed_bodies() -> None:
         ) as response,
     ):
         assert response.status == 400
+
+
+async def test_serve_forever_announces_its_url_and_stops_when_cancelled() -> None:
+    ready: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.create_task(
+        serve_forever(SandboxConfig(), host="127.0.0.1", port=0, on_ready=ready.put_nowait)
+    )
+    url = await ready.get()
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/_sandbox/stats") as r:
+        assert (await r.json())["calls"] == 0
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -113,11 +113,13 @@ class Dataset:
             ordered = self._ordered(query, search)
             ranks, total = ordered.ranks, ordered.total
         chosen = ranks[query.offset : query.offset + query.limit]
-        return [self.hit(query.search_id, rank) for rank in chosen], total
+        return [self._hit(query.search_id, rank, search) for rank in chosen], total
 
     def hit(self, search_id: str, rank: int) -> Hit:
         """The hit at 0-based unfiltered `rank` of the search."""
-        search = self._search(search_id)
+        return self._hit(search_id, rank, self._search(search_id))
+
+    def _hit(self, search_id: str, rank: int, search: _Search) -> Hit:
         index, image = self._pool_index(search_id, rank, search.dominant)
         patent = self._patent(index)
         span = max(search.total - 1, 1)
