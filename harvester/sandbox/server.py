@@ -248,9 +248,13 @@ async def running_sandbox(
 
 
 async def serve_forever(
-    config: SandboxConfig, *, host: str, port: int, on_ready: Callable[[str], None]
+    config: SandboxConfig, host: str, port: int, on_ready: Callable[[str], None]
 ) -> None:
-    """Serve until cancelled; `on_ready(url)` is called once the port is listening."""
+    """Serve until cancelled; `on_ready(url)` is called once the port is listening.
+
+    Positional or keyword arguments, so `anyio.run(serve_forever, config, host, port, ready)`
+    works as well as keyword calls.
+    """
     async with running_sandbox(config, host=host, port=port) as sandbox:
         on_ready(sandbox.url)
         await asyncio.Event().wait()
