@@ -12,7 +12,7 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import orjson
 
-from harvester.sink import PageFetched, SearchEnded, SearchProgress, Sink
+from harvester.sink import FinishResult, PageFetched, SearchEnded, SearchProgress, Sink
 from harvester.sink.messages import Message
 
 PAGE = 100
@@ -63,12 +63,19 @@ class FakeSearch:
             else:
                 pid = f"{self.search_id}-P{rng.randrange(self.pool):05d}"
             title = None if rng.random() < 0.05 else f"Title {pid} “{rng.random():.6f}”"
-            hits.append(FakeHit(pid, f"CN{rng.randrange(10**9)}S", title,
-                                round(1 - (offset + index) / 2000, 6), f"https://img/{pid}.png"))
+            hits.append(
+                FakeHit(
+                    pid,
+                    f"CN{rng.randrange(10**9)}S",
+                    title,
+                    round(1 - (offset + index) / 2000, 6),
+                    f"https://img/{pid}.png",
+                )
+            )
         return hits
 
 
-def synthetic_job(seed: int, searches: int = 30, job_pool: int = 0) -> list[FakeSearch]:
+def synthetic_job(seed: int, searches: int = 60, job_pool: int = 0) -> list[FakeSearch]:
     """A deterministic job: complete, empty, truncated and expired searches."""
     rng = random.Random(seed)
     job = []
@@ -90,15 +97,29 @@ def fingerprint(job: list[FakeSearch]) -> dict[str, Any]:
     return {"validity_minutes": 20, "searches": {s.search_id: {"loc": "01-01"} for s in job}}
 
 
-def open_sink(out: Path, job: list[FakeSearch], *, shards: int = 4, dedupe: str = "search",
-              fresh: bool = False) -> Sink:
+def open_sink(
+    out: Path,
+    job: list[FakeSearch],
+    *,
+    shards: int = 4,
+    dedupe: str = "search",
+    fresh: bool = False,
+) -> Sink:
     """Open a sink for the synthetic job."""
-    return Sink.open(out, job_name="synthetic", job_sha256="0" * 64,
-                     fingerprint=fingerprint(job), shards=shards, dedupe=dedupe, fresh=fresh)
+    return Sink.open(
+        out,
+        job_name="synthetic",
+        job_sha256="0" * 64,
+        fingerprint=fingerprint(job),
+        shards=shards,
+        dedupe=dedupe,
+        fresh=fresh,
+    )
 
 
-def feed(job: list[FakeSearch], progress: Mapping[str, SearchProgress], seed: int,
-         window: int = 6) -> Iterator[Message]:
+def feed(
+    job: list[FakeSearch], progress: Mapping[str, SearchProgress], seed: int, window: int = 6
+) -> Iterator[Message]:
     """What an engine would send after a resume: the pages not done, interleaved across a
     window of open searches in random order, each search closed by SearchEnded."""
     rng = random.Random(seed)
@@ -117,13 +138,28 @@ def feed(job: list[FakeSearch], progress: Mapping[str, SearchProgress], seed: in
         search, left = active[rng.randrange(len(active))]
         if left:
             offset = left.pop()
-            yield PageFetched(search.search_id, offset, PAGE, search.total, search.hits(offset),
-                              f"2026-11-24T20:{offset // 100:02d}:00.000Z", calls=1, retries=0)
+            yield PageFetched(
+                search.search_id,
+                offset,
+                PAGE,
+                search.total,
+                search.hits(offset),
+                f"2026-11-24T20:{offset // 100:02d}:00.000Z",
+                calls=1,
+                retries=0,
+            )
         else:
             active.remove((search, left))
-            yield SearchEnded(search.search_id, search.status, search.total,
-                              min(search.total, CAP), None, None, "2026-11-24T20:20:00Z",
-                              calls=1 if search.status == "expired" else 0)
+            yield SearchEnded(
+                search.search_id,
+                search.status,
+                search.total,
+                min(search.total, CAP),
+                None,
+                None,
+                "2026-11-24T20:20:00Z",
+                calls=1 if search.status == "expired" else 0,
+            )
 
 
 def expected_records(job: list[FakeSearch]) -> list[dict[str, Any]]:
@@ -136,12 +172,18 @@ def expected_records(job: list[FakeSearch]) -> list[dict[str, Any]]:
                 if hit.patent_id in seen:
                     continue
                 seen.add(hit.patent_id)
-                out.append({
-                    "search_id": search.search_id, "patent_id": hit.patent_id,
-                    "patent_pn": hit.patent_pn, "title": hit.title, "score": hit.score,
-                    "url": hit.url, "rank": offset + index + 1,
-                    "harvested_at": f"2026-11-24T20:{offset // 100:02d}:00.000Z",
-                })
+                out.append(
+                    {
+                        "search_id": search.search_id,
+                        "patent_id": hit.patent_id,
+                        "patent_pn": hit.patent_pn,
+                        "title": hit.title,
+                        "score": hit.score,
+                        "url": hit.url,
+                        "rank": offset + index + 1,
+                        "harvested_at": f"2026-11-24T20:{offset // 100:02d}:00.000Z",
+                    }
+                )
     return sorted(out, key=record_key)
 
 
@@ -165,32 +207,47 @@ def read_searches(out: Path) -> dict[str, dict[str, Any]]:
     return {row["search_id"]: row for row in map(orjson.loads, lines)}
 
 
-async def pump(sink: Sink, messages: Iterator[Message], *, max_pages: int = 8,
-               buffer: int = 16, **run_args: Any) -> None:
+async def pump(
+    sink: Sink,
+    messages: Iterable[Message],
+    *,
+    max_pages: int = 8,
+    buffer: int = 16,
+    **run_args: Any,
+) -> None:
     """Send `messages` through a memory stream into sink.run, like an engine would."""
     send, receive = anyio.create_memory_object_stream[Message](buffer)
     async with anyio.create_task_group() as tg:
-        await tg.start(lambda task_status: sink.run(receive, task_status=task_status,
-                                                    max_pages=max_pages, **run_args))
+        await tg.start(
+            lambda task_status: sink.run(
+                receive, task_status=task_status, max_pages=max_pages, **run_args
+            )
+        )
         async with send:
             for message in messages:
                 await send.send(message)
 
 
-def run_once(out: Path, job: list[FakeSearch], seed: int, dedupe: str = "search",
-             **kwargs: Any) -> dict[str, Any]:
+def drive(sink: Sink, messages: Iterable[Message], **kwargs: Any) -> None:
+    """`pump` from synchronous code."""
+    anyio.run(partial(pump, sink, iter(messages), **kwargs), backend="asyncio")
+
+
+def run_once(
+    out: Path, job: list[FakeSearch], seed: int, dedupe: str = "search", **kwargs: Any
+) -> FinishResult:
     """Open, feed what is left, finish: one run of the synthetic job."""
     with open_sink(out, job, dedupe=dedupe) as sink:
-        messages = feed(job, sink.progress(), seed)
-        anyio.run(partial(pump, sink, messages, **kwargs), backend="asyncio")
-        return {"totals": sink.finish(run_info={"rate": 10}).totals}
+        drive(sink, feed(job, sink.progress(), seed), **kwargs)
+        return sink.finish(run_info={"rate": 10})
 
 
 # -- the child process of the crash tests --------------------------------------------------
 
 
-def _kill_on_call(target: object, name: str, nth: int,
-                  before: Callable[..., None] | None = None) -> None:
+def _kill_on_call(
+    target: object, name: str, nth: int, before: Callable[..., object] | None = None
+) -> None:
     """Patch target.name to SIGKILL this process on its nth call (after `before`)."""
     original = getattr(target, name)
     calls = [0]

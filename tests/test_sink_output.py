@@ -48,8 +48,14 @@ def end(search_id: str, status: str = "complete", total: int | None = 1000) -> S
 
 
 def small_sink(out: Path, ids: list[str], dedupe: str = "search", shards: int = 3) -> Sink:
-    return Sink.open(out, job_name="t", job_sha256="a" * 64, fingerprint={"searches": ids},
-                     shards=shards, dedupe=dedupe)
+    return Sink.open(
+        out,
+        job_name="t",
+        job_sha256="a" * 64,
+        fingerprint={"searches": ids},
+        shards=shards,
+        dedupe=dedupe,
+    )
 
 
 def part_lines(out: Path) -> list[dict[str, Any]]:
@@ -76,7 +82,7 @@ async def test_records_equal_what_was_fed_in_rank_order_per_search(tmp_path: Pat
 
 async def test_record_has_the_contract_fields_in_order(tmp_path: Path) -> None:
     with small_sink(tmp_path, ["S1"], shards=1) as sink:
-        await pump(sink, iter([page("S1", 200, ["p1"]), end("S1")]))
+        await pump(sink, [page("S1", 200, ["p1"]), end("S1")])
     line = gzip.decompress((tmp_path / shard_name(0)).read_bytes())
     assert line == (
         b'{"search_id":"S1","patent_id":"p1","patent_pn":"PN-p1","title":"t","score":0.5,'
@@ -87,9 +93,13 @@ async def test_record_has_the_contract_fields_in_order(tmp_path: Path) -> None:
 async def test_search_dedupe_keeps_best_rank_even_when_pages_arrive_out_of_order(
     tmp_path: Path,
 ) -> None:
-    messages = [page("S1", 100, ["a", "x", "b"]), page("S1", 0, ["x", "c", "a"]), end("S1")]
+    messages: list[Message] = [
+        page("S1", 100, ["a", "x", "b"]),
+        page("S1", 0, ["x", "c", "a"]),
+        end("S1"),
+    ]
     with small_sink(tmp_path, ["S1"]) as sink:
-        await pump(sink, iter(messages))
+        await pump(sink, messages)
         progress = sink.progress()["S1"]
     ranks = {r["patent_id"]: r["rank"] for r in part_lines(tmp_path)}
     assert ranks == {"x": 1, "c": 2, "a": 3, "b": 103}
@@ -97,18 +107,27 @@ async def test_search_dedupe_keeps_best_rank_even_when_pages_arrive_out_of_order
 
 
 async def test_search_scope_keeps_a_patent_once_per_search(tmp_path: Path) -> None:
-    messages = [page("S1", 0, ["a", "b"]), page("S2", 0, ["b", "a"]), end("S1"), end("S2")]
+    messages: list[Message] = [
+        page("S1", 0, ["a", "b"]),
+        page("S2", 0, ["b", "a"]),
+        end("S1"),
+        end("S2"),
+    ]
     with small_sink(tmp_path, ["S1", "S2"]) as sink:
-        await pump(sink, iter(messages))
+        await pump(sink, messages)
     pairs = sorted((r["search_id"], r["patent_id"]) for r in part_lines(tmp_path))
     assert pairs == [("S1", "a"), ("S1", "b"), ("S2", "a"), ("S2", "b")]
 
 
 async def test_job_scope_keeps_a_patent_once_across_searches(tmp_path: Path) -> None:
-    messages = [page("S1", 0, ["a", "b", "a"]), end("S1"), page("S2", 0, ["c", "b", "a"]),
-                end("S2")]
+    messages: list[Message] = [
+        page("S1", 0, ["a", "b", "a"]),
+        end("S1"),
+        page("S2", 0, ["c", "b", "a"]),
+        end("S2"),
+    ]
     with small_sink(tmp_path, ["S1", "S2"], dedupe="job") as sink:
-        await pump(sink, iter(messages))
+        await pump(sink, messages)
         progress = sink.progress()
     pairs = sorted((r["search_id"], r["patent_id"]) for r in part_lines(tmp_path))
     assert pairs == [("S1", "a"), ("S1", "b"), ("S2", "c")]
@@ -118,9 +137,9 @@ async def test_job_scope_keeps_a_patent_once_across_searches(tmp_path: Path) -> 
 
 async def test_job_scope_dedupe_holds_across_a_resume(tmp_path: Path) -> None:
     with small_sink(tmp_path, ["S1", "S2"], dedupe="job") as sink:
-        await pump(sink, iter([page("S1", 0, ["a", "b"]), end("S1")]))
+        await pump(sink, [page("S1", 0, ["a", "b"]), end("S1")])
     with small_sink(tmp_path, ["S1", "S2"], dedupe="job") as sink:
-        await pump(sink, iter([page("S2", 0, ["b", "c"]), end("S2")]))
+        await pump(sink, [page("S2", 0, ["b", "c"]), end("S2")])
     assert sorted(r["patent_id"] for r in part_lines(tmp_path)) == ["a", "b", "c"]
 
 
@@ -151,14 +170,19 @@ async def test_every_part_file_is_valid_gzip_after_every_commit_and_duckdb_reads
         result = sink.finish(run_info={})
     assert len(commits) > 10
     glob = str(tmp_path / "part-*.jsonl.gz")
-    [(count,)] = duckdb.sql(f"select count(*) from read_json_auto('{glob}')").fetchall()
+    relation = duckdb.sql(f"select count(*) from read_json_auto('{glob}')")
+    assert relation is not None
+    [(count,)] = relation.fetchall()
     assert count == result.totals["records"] == len(expected_records(job))
 
 
 async def test_repeated_page_and_page_after_end_count_nothing_twice(tmp_path: Path) -> None:
     messages: list[Message] = [
-        page("S1", 0, ["a", "b"]), page("S1", 0, ["a", "b"]), end("S1"),
-        page("S1", 100, ["c"]), end("S1"),
+        page("S1", 0, ["a", "b"]),
+        page("S1", 0, ["a", "b"]),
+        end("S1"),
+        page("S1", 100, ["c"]),
+        end("S1"),
     ]
     with small_sink(tmp_path, ["S1"]) as sink:
         sink.commit(messages[:2])
@@ -171,12 +195,12 @@ async def test_repeated_page_and_page_after_end_count_nothing_twice(tmp_path: Pa
 
 async def test_pages_without_an_end_stay_staged_for_the_next_run(tmp_path: Path) -> None:
     with small_sink(tmp_path, ["S1"]) as sink:
-        await pump(sink, iter([page("S1", 0, ["a"]), page("S1", 100, ["b"])]))
+        await pump(sink, [page("S1", 0, ["a"]), page("S1", 100, ["b"])])
         assert part_lines(tmp_path) == []
     with small_sink(tmp_path, ["S1"]) as sink:
         progress = sink.progress()["S1"]
         assert (progress.done_offsets, progress.status) == (frozenset({0, 100}), None)
-        await pump(sink, iter([end("S1")]))
+        await pump(sink, [end("S1")])
     assert [r["patent_id"] for r in part_lines(tmp_path)] == ["a", "b"]
 
 
@@ -189,15 +213,24 @@ async def test_unknown_search_is_an_error_after_the_good_pages_commit(tmp_path: 
 
 async def test_searches_jsonl_sums_calls_and_manifest_totals_match(tmp_path: Path) -> None:
     expired = SearchEnded("S2", "expired", 300, 300, 68300010, "search expired", "D", 1, 2)
-    messages = [page("S1", 0, ["a"]), end("S1"), page("S2", 0, ["b", "c"]), expired]
+    messages: list[Message] = [page("S1", 0, ["a"]), end("S1"), page("S2", 0, ["b", "c"]), expired]
     with small_sink(tmp_path, ["S1", "S2", "S3"]) as sink:
-        await pump(sink, iter(messages))
+        await pump(sink, messages)
         result = sink.finish(run_info={"rate": 10, "client_secret": "hush", "token": "t0k"})
     searches = read_searches(tmp_path)
     assert searches["S2"] == {
-        "search_id": "S2", "status": "expired", "total": 300, "reachable": 300, "pages": 1,
-        "records": 2, "duplicates": 0, "calls": 2, "retries": 2, "error_code": 68300010,
-        "error_msg": "search expired", "deadline": "D",
+        "search_id": "S2",
+        "status": "expired",
+        "total": 300,
+        "reachable": 300,
+        "pages": 1,
+        "records": 2,
+        "duplicates": 0,
+        "calls": 2,
+        "retries": 2,
+        "error_code": 68300010,
+        "error_msg": "search expired",
+        "deadline": "D",
     }
     assert searches["S3"]["status"] == "pending"
     assert not result.success and not (tmp_path / "_SUCCESS").exists()
@@ -210,10 +243,10 @@ async def test_searches_jsonl_sums_calls_and_manifest_totals_match(tmp_path: Pat
 
 async def test_success_is_written_last_only_when_every_search_is_final(tmp_path: Path) -> None:
     with small_sink(tmp_path, ["S1", "S2"]) as sink:
-        await pump(sink, iter([page("S1", 0, ["a"]), end("S1")]))
+        await pump(sink, [page("S1", 0, ["a"]), end("S1")])
         assert not sink.finish(run_info={}).success
         assert not sink.is_complete()
-        await pump(sink, iter([end("S2", "empty", 0)]))
+        await pump(sink, [end("S2", "empty", 0)])
         result = sink.finish(run_info={})
         assert result.success and sink.is_complete()
     success = tmp_path / "_SUCCESS"

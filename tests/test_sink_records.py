@@ -1,0 +1,100 @@
+"""Pure pieces of the sink: record lines, staging blobs, shard choice, gzip members,
+fingerprints and the manifest's settings filter."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harvester.sink import SearchEnded, describe_changes, shard_of
+from harvester.sink.fingerprint import canonical, search_ids
+from harvester.sink.manifest import public_settings
+from harvester.sink.records import encode_page, gzip_member, pack, unpack
+from tests.test_sink_helpers import FakeHit
+
+hits = st.builds(
+    FakeHit,
+    patent_id=st.text(min_size=1),
+    patent_pn=st.none() | st.text(),
+    title=st.none() | st.text(),
+    score=st.none() | st.floats(0, 1),
+    url=st.none() | st.text(),
+)
+
+
+@given(st.lists(hits, max_size=30), st.integers(0, 1000))
+def test_a_staged_page_unpacks_to_the_same_lines(page: list[FakeHit], offset: int) -> None:
+    encoded = encode_page("S", offset, "2026-01-01T00:00:00Z", page)
+    back = unpack(offset, pack(encoded))
+    assert (back.ids, back.lines) == (encoded.ids, encoded.lines)
+    for index, line in enumerate(back.lines):
+        record = orjson.loads(line)
+        assert record["rank"] == offset + index + 1
+        assert record["patent_id"] == page[index].patent_id
+
+
+def test_shard_choice_is_stable_across_processes_and_versions() -> None:
+    # crc32 of the UTF-8 id: fixed values, unlike Python's salted hash()
+    ids = ("CN1", "US2", "专利3", "EP4", "JP5")  # crc32: 2998503482, 3430378078, ...
+    assert [shard_of(pid, 4) for pid in ids] == [2, 2, 2, 0, 3]
+    assert [shard_of(pid, 7) for pid in ids] == [2, 1, 3, 2, 5]
+    assert shard_of("a", 1) == 0
+
+
+@given(st.text(min_size=1), st.integers(1, 64))
+def test_shard_is_in_range(patent_id: str, shards: int) -> None:
+    assert 0 <= shard_of(patent_id, shards) < shards
+
+
+@given(st.lists(st.binary(max_size=200), max_size=5))
+def test_concatenated_members_read_as_one_gzip_stream(chunks: list[bytes]) -> None:
+    stream = gzip_member(b"") + b"".join(gzip_member(chunk) for chunk in chunks)
+    assert gzip.decompress(stream) == b"".join(chunks)
+    assert gzip_member(b"x") == gzip_member(b"x")  # mtime 0: equal input, equal bytes
+
+
+def test_fingerprint_names_searches_in_three_forms() -> None:
+    assert search_ids({"searches": ["A", "B"]}) == ["A", "B"]
+    assert search_ids({"searches": {"A": {}, "B": {}}}) == ["A", "B"]
+    assert search_ids({"searches": [{"id": "A"}, {"search_id": "B"}]}) == ["A", "B"]
+    with pytest.raises(ValueError, match="twice"):
+        search_ids({"searches": ["A", "A"]})
+    with pytest.raises(ValueError, match="'searches'"):
+        search_ids({"job": "x"})
+
+
+def test_fingerprint_ignores_key_and_search_order() -> None:
+    first = {"a": 1, "searches": [{"id": "A", "loc": "x"}, {"id": "B"}]}
+    second = {"searches": [{"id": "B"}, {"loc": "x", "id": "A"}], "a": 1}
+    assert canonical(first) == canonical(second)
+
+
+def test_describe_changes_names_filters_that_changed() -> None:
+    old = {"searches": {"A": {"loc": "01-01"}}, "limit": 100}
+    new = {"searches": {"A": {"loc": "01-02"}}, "limit": 50}
+    assert describe_changes(old, new) == [
+        "limit: 100 -> 50",
+        'search A: {"loc":"01-01"} -> {"loc":"01-02"}',
+    ]
+
+
+def test_manifest_settings_never_carry_credentials() -> None:
+    settings = {
+        "rate": 10,
+        "client_secret": "s",
+        "PATSNAP_API_KEY": "sk-1",
+        "token": "t",
+        "base": {"url": "http://x", "password": "p", "apikey": "k"},
+        "note": "sk-abc",
+        "client_id": "cid",
+    }
+    assert public_settings(settings) == {"rate": 10, "base": {"url": "http://x"}}
+
+
+def test_search_ended_refuses_a_status_outside_the_contract() -> None:
+    with pytest.raises(ValueError, match="status"):
+        SearchEnded("S", "done", 1, 1)

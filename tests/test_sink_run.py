@@ -1,0 +1,81 @@
+"""The writer task: batching, the end of the stream, cancellation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+
+from harvester.sink import CommitStats, Message, PageFetched
+from tests.test_sink_helpers import feed, open_sink, synthetic_job
+
+
+async def test_cancelled_writer_commits_what_was_sent_before_it_stops(tmp_path: Path) -> None:
+    job = synthetic_job(6, searches=10)
+    send, receive = anyio.create_memory_object_stream[Message](1000)
+    with open_sink(tmp_path, job) as sink:
+        messages = list(feed(job, sink.progress(), seed=2))[:50]
+        async with anyio.create_task_group() as tg:
+            # a long interval: nothing would commit before the cancel
+            await tg.start(
+                lambda task_status: sink.run(
+                    receive, task_status=task_status, commit_interval=60, max_pages=10_000
+                )
+            )
+            for message in messages:
+                await send.send(message)
+            await anyio.wait_all_tasks_blocked()
+            tg.cancel_scope.cancel()
+        progress = sink.progress()
+    sent = {(m.search_id, m.offset) for m in messages if isinstance(m, PageFetched)}
+    done = {(sid, o) for sid, p in progress.items() for o in p.done_offsets}
+    assert done == sent
+    send.close()
+
+
+async def test_a_quiet_stream_still_commits_every_interval(tmp_path: Path) -> None:
+    job = synthetic_job(6, searches=10)
+    send, receive = anyio.create_memory_object_stream[Message](10)
+    committed = anyio.Event()
+    pages: list[int] = []
+
+    def on_commit(stats: CommitStats) -> None:
+        pages.append(stats.pages)
+        committed.set()
+
+    with open_sink(tmp_path, job) as sink:
+        first = next(m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched))
+        async with anyio.create_task_group() as tg:
+            await tg.start(
+                lambda task_status: sink.run(
+                    receive, task_status=task_status, commit_interval=0.05, on_commit=on_commit
+                )
+            )
+            async with send:
+                await send.send(first)
+                with anyio.fail_after(5):
+                    await committed.wait()  # committed although the stream stays open
+                assert first.offset in sink.progress()[first.search_id].done_offsets
+    assert pages == [1]
+
+
+async def test_a_full_batch_commits_without_waiting_for_the_interval(tmp_path: Path) -> None:
+    job = synthetic_job(6, searches=10)
+    batches: list[int] = []
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    with open_sink(tmp_path, job) as sink:
+        pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
+        async with anyio.create_task_group() as tg:
+            await tg.start(
+                lambda task_status: sink.run(
+                    receive,
+                    task_status=task_status,
+                    commit_interval=60,
+                    max_pages=5,
+                    on_commit=lambda stats: batches.append(stats.pages),
+                )
+            )
+            async with send:
+                for page in pages[:20]:
+                    await send.send(page)
+    assert batches == [5, 5, 5, 5]
