@@ -61,7 +61,9 @@ class FaultPlan:
 
     __slots__ = ("_calls", "_kinds", "_rate", "_seed")
 
-    def __init__(self, seed: int, rate: float, kinds: tuple[str, ...], *, keys: int = 200_000):
+    def __init__(
+        self, seed: int, rate: float, kinds: tuple[str, ...], *, keys: int = 200_000
+    ) -> None:
         self._seed = seed
         self._rate = rate  #: probability that a call gets a fault
         self._kinds = kinds  #: what to draw from

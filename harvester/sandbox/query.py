@@ -3,7 +3,8 @@
 `parse_query` turns the query string of `GET /image-search/results` into a `Query`, or
 raises `InvalidParameter` naming the parameter, which the server answers with 68300004.
 Stricter where the API page is silent: a repeated parameter or a malformed number is
-rejected, never guessed at. Unknown parameters are ignored, as gateways do.
+rejected, never guessed at. Unknown parameters are ignored, as gateways do; so is `order`
+without `field` (similarity stays high to low); a blank filter counts as absent.
 """
 
 from __future__ import annotations
