@@ -19,6 +19,7 @@ import orjson
 
 from harvester.sink.errors import CheckpointCorrupt, CheckpointMismatch, OutputError, output_errors
 from harvester.sink.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
+from harvester.sink.shards import fsync_dir
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -72,6 +73,9 @@ class JobIdentity:
         return changes
 
 
+# ids per "IN (...)" query: well under SQLite's 32766 bound variables
+_IN_CHUNK = 500
+
 _META_KEYS = ("job_name", "job_sha256", "fingerprint", "fingerprint_sha256", "shards", "dedupe")
 
 
@@ -118,6 +122,7 @@ class Checkpoint:
             finally:
                 db.close()
             os.replace(tmp, path)
+            fsync_dir(path.parent)
         return cls.open(path)
 
     @classmethod
@@ -128,10 +133,15 @@ class Checkpoint:
         with output_errors(path):
             if path.stat().st_size == 0:
                 raise CheckpointCorrupt(f"checkpoint {path} is empty (0 bytes). {_HINT}")
-            uri = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
-            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         try:
-            identity = _check(db, path, full=not readonly)
+            db, identity = _connect(path, "ro" if readonly else "rw", full=not readonly)
+        except OutputError:
+            if not readonly:
+                raise
+            # A WAL file cannot be opened read-only where its -shm cannot be created (a
+            # read-only directory); no run can be writing there, so read the file as is.
+            db, identity = _connect(path, "ro&immutable=1", full=False)
+        try:
             if not readonly:
                 with output_errors(path):
                     db.execute("PRAGMA journal_mode=WAL")
@@ -219,10 +229,17 @@ class Checkpoint:
         )
         self._db.execute("DELETE FROM staged WHERE sid = ?", (sid,))
 
-    def claim_key(self, patent_id: str) -> bool:
-        """Job-scope dedupe: True if this patent id is new to the job (and now taken)."""
-        cursor = self._db.execute("INSERT OR IGNORE INTO job_keys VALUES (?)", (patent_id,))
-        return cursor.rowcount == 1
+    def claim_keys(self, patent_ids: Sequence[str]) -> set[str]:
+        """Job-scope dedupe: take the distinct `patent_ids` new to the job; returns them."""
+        taken: set[str] = set()
+        for start in range(0, len(patent_ids), _IN_CHUNK):
+            chunk = patent_ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT patent_id FROM job_keys WHERE patent_id IN ({marks})"
+            taken.update(row[0] for row in self._db.execute(query, chunk))
+        new = [pid for pid in patent_ids if pid not in taken]
+        self._db.executemany("INSERT INTO job_keys VALUES (?)", ((pid,) for pid in new))
+        return set(new)
 
     def set_shards(self, sizes: Mapping[int, int], added: Mapping[int, int]) -> None:
         """Record new committed shard sizes and the records each one gained."""
@@ -310,6 +327,30 @@ _HINT = (
 )
 
 
+def _connect(path: Path, mode: str, *, full: bool) -> tuple[sqlite3.Connection, JobIdentity]:
+    uri = f"{path.resolve().as_uri()}?mode={mode}"
+    with output_errors(path):
+        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        try:
+            return db, _check(db, path, full=full)
+        except BaseException:
+            db.close()
+            raise
+
+
+# SQLite errors that say nothing about the file's contents (the disk, the directory)
+_NOT_DAMAGE = (
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_PERM",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_NOMEM",
+)
+
+
 def _check(db: sqlite3.Connection, path: Path, *, full: bool) -> JobIdentity:
     """Prove `db` is a sound checkpoint of ours and read its identity."""
     try:
@@ -332,6 +373,8 @@ def _check(db: sqlite3.Connection, path: Path, *, full: bool) -> JobIdentity:
                 )
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "").startswith(_NOT_DAMAGE):
+            raise
         raise CheckpointCorrupt(
             f"checkpoint {path} is not readable as one ({exc}). {_HINT}"
         ) from exc

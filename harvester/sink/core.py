@@ -228,6 +228,7 @@ class Sink:
             return
         self._closed = True
         try:
+            self._writer.close()
             self._shards.close()
             self._checkpoint.close()
         finally:

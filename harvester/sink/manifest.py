@@ -109,7 +109,7 @@ def _totals(searches: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], bool
         final &= line["status"] != "pending"
         for key in ("pages", "records", "duplicates", "calls", "retries"):
             totals[key] += line[key]
-    return dict(sorted(totals.items())), final
+    return dict(totals), final
 
 
 def write_closing_files(
@@ -154,7 +154,7 @@ def write_closing_files(
         "complete": final,
         "shards": shards,
         "searches_file": SEARCHES_NAME,
-        "totals": totals,
+        "totals": dict(sorted(totals.items())),
     }
     body = orjson.dumps(
         manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE, default=str

@@ -81,4 +81,4 @@ def _totals(searches: tuple[SearchProgress, ...], staged: int) -> dict[str, int]
         totals["retries"] += search.retries
     for key in ("final", "pending", "pages", "records", "duplicates", "calls", "retries"):
         totals.setdefault(key, 0)
-    return dict(totals)
+    return dict(sorted(totals.items()))

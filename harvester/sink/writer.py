@@ -9,7 +9,9 @@ recovery cuts off, and the staged pages are still there. Hence exactly-once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -47,12 +49,21 @@ class _Ending:
 class Writer:
     """Applies batches of messages to the checkpoint and the shards, one commit each."""
 
-    __slots__ = ("_checkpoint", "_job_scope", "_shards")
+    __slots__ = ("_checkpoint", "_gzip_pool", "_job_scope", "_shards")
 
     def __init__(self, checkpoint: Checkpoint, shards: ShardSet) -> None:
         self._checkpoint = checkpoint
         self._shards = shards
         self._job_scope = checkpoint.identity.dedupe == "job"
+        # gzip is most of a commit's cost and zlib releases the GIL: shards compress in
+        # parallel on machines with the cores for it
+        workers = min(len(shards.paths), os.cpu_count() or 1)
+        self._gzip_pool = ThreadPoolExecutor(workers, "gzip") if workers > 1 else None
+
+    def close(self) -> None:
+        """Stop the compression threads."""
+        if self._gzip_pool is not None:
+            self._gzip_pool.shutdown()
 
     def commit(self, messages: Sequence[Message]) -> CommitStats:
         """Apply `messages` in one commit. On OutputError nothing of the batch's output is
@@ -159,8 +170,14 @@ class Writer:
             stats.searches += 1
             stats.records += records
             stats.duplicates += duplicates
-        members = {shard: gzip_member(b"\n".join(chunk) + b"\n") for shard, chunk in lines.items()}
-        return members, {shard: len(chunk) for shard, chunk in lines.items()}
+        added = {shard: len(chunk) for shard, chunk in lines.items()}
+        shards = list(lines)
+        data = [b"\n".join(lines.pop(shard)) + b"\n" for shard in shards]
+        packed = (
+            self._gzip_pool.map(gzip_member, data) if self._gzip_pool else map(gzip_member, data)
+        )
+        members = dict(zip(shards, packed, strict=True))
+        return members, added
 
     def _dedupe(
         self, pages: list[EncodedPage], nshards: int, out: dict[int, list[bytes]]
@@ -175,13 +192,14 @@ class Writer:
             key=itemgetter(0),
         )
         seen: set[str] = set()
-        records = 0
-        for _rank, patent_id, line in ranked:
-            if patent_id in seen:
-                continue
-            seen.add(patent_id)
-            if self._job_scope and not self._checkpoint.claim_key(patent_id):
-                continue
+        best = []
+        for entry in ranked:
+            if entry[1] not in seen:
+                seen.add(entry[1])
+                best.append(entry)
+        if self._job_scope:
+            new = self._checkpoint.claim_keys([patent_id for _, patent_id, _ in best])
+            best = [entry for entry in best if entry[1] in new]
+        for _rank, patent_id, line in best:
             out.setdefault(shard_of(patent_id, nshards), []).append(line)
-            records += 1
-        return records, len(ranked) - records
+        return len(best), len(ranked) - len(best)

@@ -1,0 +1,133 @@
+"""Writer throughput and memory: N records through Sink.run, as the engine would send them.
+
+    python bench/writer_bench.py [--records 1000000] [--shards 4] [--dedupe search|job]
+
+Pages of 100 hits arrive for a window of 8 open searches at a time in random order (a
+worker pool's pattern), each search closed by SearchEnded, through a bounded memory
+stream. Prints records/s and the peak RSS (targets: >= 100,000 records/s, <= 150 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from harvester.sink import CommitStats, Message, PageFetched, SearchEnded, Sink
+
+PAGE = 100
+PAGES_PER_SEARCH = 11
+WINDOW = 8
+WORDS = "chair lamp bottle handle wheel vase cup shoe knob frame panel hinge".split()
+
+
+@dataclass(slots=True, frozen=True)
+class Hit:
+    """A hit like the API's."""
+
+    patent_id: str
+    patent_pn: str | None
+    title: str | None
+    score: float | None
+    url: str | None
+
+
+def page_hits(rng: random.Random, titles: list[str], search: int, offset: int) -> list[Hit]:
+    """A page of hits; cheap to make, so the bench measures the writer, not this."""
+    hits = []
+    for index in range(PAGE):
+        # ~5% repeats inside a search, so dedupe has work to do
+        number = rng.randrange(PAGE * PAGES_PER_SEARCH * 10) + search * 1_000_000
+        hits.append(
+            Hit(
+                f"{number:016X}",
+                f"CN{number % 10**9:09d}S",
+                titles[number % len(titles)],
+                round(1 - (offset + index) / 1200, 4),
+                f"https://image.patsnap.com/design/{number:016x}/{offset + index}.png",
+            )
+        )
+    return hits
+
+
+def messages(searches: int, seed: int) -> Iterator[Message]:
+    """Pages of `searches` searches, interleaved as a pool of workers would deliver them."""
+    rng = random.Random(seed)
+    titles = [" ".join(rng.choices(WORDS, k=5)).title() for _ in range(4096)]
+    pending = list(range(searches))
+    active: list[tuple[int, list[int]]] = []
+    while pending or active:
+        while pending and len(active) < WINDOW:
+            offsets = [i * PAGE for i in range(PAGES_PER_SEARCH)]
+            rng.shuffle(offsets)
+            active.append((pending.pop(0), offsets))
+        slot = rng.randrange(len(active))
+        search, offsets = active[slot]
+        sid = f"{search:032X}-1-D"
+        if offsets:
+            offset = offsets.pop()
+            hits = page_hits(rng, titles, search, offset)
+            yield PageFetched(sid, offset, PAGE, 5000, hits, "2026-11-24T20:00:00.000Z", 1, 0)
+        else:
+            active.pop(slot)
+            yield SearchEnded(sid, "truncated", 5000, 1100, None, None, "2026-11-24T20:20:00Z")
+
+
+async def feed(sink: Sink, searches: int, commits: list[CommitStats]) -> None:
+    send, receive = anyio.create_memory_object_stream[Message](64)
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: sink.run(receive, task_status=task_status,
+                                                    on_commit=commits.append))
+        async with send:
+            for message in messages(searches, seed=1):
+                await send.send(message)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--dedupe", default="search", choices=("search", "job"))
+    parser.add_argument("--out", type=Path, help="keep the output here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    searches = max(1, args.records // (PAGE * PAGES_PER_SEARCH))
+    out = args.out or Path(tempfile.mkdtemp(prefix="writer-bench-"))
+    ids = [f"{i:032X}-1-D" for i in range(searches)]
+    commits: list[CommitStats] = []
+    started = time.perf_counter()
+    with Sink.open(out, job_name="bench", job_sha256="0" * 64, fingerprint={"searches": ids},
+                   shards=args.shards, dedupe=args.dedupe, fresh=True) as sink:
+        anyio.run(feed, sink, searches, commits, backend="asyncio")
+        result = sink.finish(run_info={"bench": True})
+    elapsed = time.perf_counter() - started
+    generate = time.perf_counter()
+    for _ in messages(searches, seed=1):
+        pass
+    generate = time.perf_counter() - generate
+    fetched = searches * PAGE * PAGES_PER_SEARCH
+    written, size = result.totals["records"], result.totals["bytes"]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"hits fed          {fetched:,} in {searches:,} searches ({args.dedupe} dedupe)")
+    print(f"records written   {written:,} ({result.totals['duplicates']:,} duplicates dropped)")
+    print(f"wall time         {elapsed:.2f} s  ({len(commits)} commits)")
+    print(f"throughput        {fetched / elapsed:,.0f} records/s (hits in, all included)")
+    print(f"  minus producer  {fetched / max(elapsed - generate, 1e-9):,.0f} records/s "
+          f"(making the hits alone took {generate:.2f} s)")
+    print(f"output            {size / 1e6:.1f} MB gzip, {size / max(written, 1):.0f} B/record")
+    print(f"peak RSS          {peak_mb:.0f} MB")
+    if args.out is None:
+        shutil.rmtree(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
