@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from harvester.sink import CommitStats, PageFetched, read_status
@@ -64,3 +66,24 @@ def test_status_reads_a_finished_run_on_a_read_only_mount(tmp_path: Path) -> Non
         assert status.totals["final"] == 3 and status.success
     finally:
         subprocess.run(["umount", "-l", str(view)], check=False)
+
+
+def test_status_renders_text_and_json_for_the_cli(tmp_path: Path) -> None:
+    job = synthetic_job(2, searches=4)
+    run_once(tmp_path, job, seed=1)
+    status = read_status(tmp_path)
+    text = status.to_text(max_rows=2)
+    assert "complete (_SUCCESS)" in text and "... and 2 more" in text
+    data = orjson.loads(status.to_json())
+    assert [s["search_id"] for s in data["searches"]] == [s.search_id for s in job]
+    assert data["totals"] == status.totals and data["run_start"] == status.run_start
+
+
+def test_run_start_is_the_first_runs_start_across_resumes(tmp_path: Path) -> None:
+    job = synthetic_job(2, searches=4)
+    with open_sink(tmp_path, job) as sink:
+        assert sink.run_start(default=123.0) == 123.0  # the first run: the caller's clock
+    first = read_status(tmp_path).run_start
+    assert first is not None and abs(first - time.time()) < 60
+    with open_sink(tmp_path, job) as sink:
+        assert sink.run_start(default=time.time() + 3600) == first

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ __all__ = [
     "JobIdentity",
     "OutputError",
     "SearchProgress",
+    "epoch_of",
 ]
 
 #: File name inside the output directory; "_" keeps data-lake globs and Spark away from it.
@@ -309,6 +311,11 @@ class Checkpoint:
         """How many pages wait, staged, for their search to end."""
         return int(self._db.execute("SELECT count(*) FROM staged").fetchone()[0])
 
+    def first_run_start(self) -> str | None:
+        """When the first run into this checkpoint started (ISO-8601), if any did."""
+        row = self._db.execute("SELECT min(started_at) FROM runs").fetchone()
+        return None if row is None else row[0]
+
     def add_run(self, run_id: str, started_at: str) -> None:
         """Remember that a run started (runs accumulate over resumes)."""
         with output_errors(self.path):
@@ -395,3 +402,8 @@ def fingerprint_of(identity: JobIdentity) -> dict[str, Any]:
     """The stored fingerprint as a mapping (for describe_changes)."""
     value = orjson.loads(identity.fingerprint)
     return value if isinstance(value, dict) else {}
+
+
+def epoch_of(stamp: str) -> float:
+    """Epoch seconds of an ISO-8601 UTC stamp as the sink writes them ("...Z")."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()

@@ -29,6 +29,7 @@ from harvester.sink.checkpoint import (
     Checkpoint,
     JobIdentity,
     SearchProgress,
+    epoch_of,
     fingerprint_of,
 )
 from harvester.sink.errors import CheckpointMismatch, output_errors
@@ -158,6 +159,13 @@ class Sink:
         """True if _SUCCESS is there and vouches for this job and the current manifest."""
         self._check_open()
         return success_matches(self.out_dir, self._identity.fingerprint_sha256)
+
+    def run_start(self, *, default: float) -> float:
+        """Epoch seconds when the first run into this directory started (`default` if this
+        run is the first): searches without created_at keep their windows across resumes."""
+        self._check_open()
+        first = self._checkpoint.first_run_start()
+        return default if first is None or first == self._started_at else epoch_of(first)
 
     def commit(self, messages: list[Message]) -> CommitStats:
         """The writer's step, synchronously: apply `messages` in one commit (run() uses it)."""

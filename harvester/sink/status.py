@@ -10,7 +10,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harvester.sink.checkpoint import CHECKPOINT_NAME, Checkpoint, SearchProgress
+import orjson
+
+from harvester.sink.checkpoint import CHECKPOINT_NAME, Checkpoint, SearchProgress, epoch_of
 from harvester.sink.errors import output_errors
 from harvester.sink.lock import probe
 from harvester.sink.manifest import SUCCESS_NAME
@@ -28,12 +30,66 @@ class StatusReport:
     shards: int
     dedupe: str
     searches: tuple[SearchProgress, ...]  #: in job order
-    totals: dict[
-        str, int
-    ]  #: searches, final, pending, status_<s>, pages, staged_pages, records, ...
+    #: searches, final, pending, status_<s>, pages, staged_pages, records, duplicates, ...
+    totals: dict[str, int]
     success: bool  #: _SUCCESS is present
     running: bool  #: a run holds the directory's lock now
     running_pid: int | None
+    run_start: float | None  #: epoch seconds when the first run into the directory started
+
+    def to_json(self) -> str:
+        """The report as one JSON object (done_offsets as sorted lists)."""
+        searches = []
+        for search in self.searches:
+            row = {name: getattr(search, name) for name in SearchProgress.__slots__}
+            row["done_offsets"] = sorted(search.done_offsets)
+            searches.append(row)
+        head = {name: getattr(self, name) for name in StatusReport.__slots__}
+        head |= {"out_dir": str(self.out_dir), "searches": searches}
+        return orjson.dumps(head).decode()
+
+    def to_text(self, max_rows: int = 100) -> str:
+        """The report for a terminal: a summary, then one line per search (unfinished and
+        failed ones first when there are more than `max_rows`)."""
+        t = self.totals
+        state = (
+            f"running (pid {self.running_pid})"
+            if self.running and self.running_pid
+            else "running"
+            if self.running
+            else "complete (_SUCCESS)"
+            if self.success
+            else "not running"
+        )
+        by_status = ", ".join(
+            f"{key.removeprefix('status_')} {value}"
+            for key, value in t.items()
+            if key.startswith("status_")
+        )
+        lines = [
+            f"job {self.job_name!r} in {self.out_dir}: {state}",
+            f"searches  {t['searches']:,}: {t['final']:,} final ({by_status or 'none'}),"
+            f" {t['pending']:,} pending",
+            f"pages     {t['pages']:,} fetched ({t['staged_pages']:,} staged, waiting for"
+            " their search to end)",
+            f"records   {t['records']:,} written, {t['duplicates']:,} duplicates dropped",
+            f"calls     {t['calls']:,} ({t['retries']:,} retries)",
+            "",
+            f"{'search_id':<40} {'status':<10} {'total':>6} {'pages':>5} {'records':>7}  error",
+        ]
+        rows = sorted(
+            self.searches, key=lambda s: s.status in (None, "failed", "expired"), reverse=True
+        )
+        for search in rows[:max_rows]:
+            error = f"{search.error_code} {search.error_msg}" if search.error_code else ""
+            lines.append(
+                f"{search.search_id:<40} {search.status or 'pending':<10}"
+                f" {'-' if search.total is None else search.total:>6}"
+                f" {len(search.done_offsets):>5} {search.records:>7}  {error}".rstrip()
+            )
+        if len(rows) > max_rows:
+            lines.append(f"... and {len(rows) - max_rows:,} more (use --json for all)")
+        return "\n".join(lines)
 
 
 def read_status(out_dir: Path) -> StatusReport:
@@ -50,6 +106,7 @@ def read_status(out_dir: Path) -> StatusReport:
         with output_errors(path):
             progress = tuple(checkpoint.progress().values())
             staged = checkpoint.staged_pages()
+            first = checkpoint.first_run_start()
     finally:
         checkpoint.close()
     running, pid = probe(out_dir)
@@ -65,6 +122,7 @@ def read_status(out_dir: Path) -> StatusReport:
         (out_dir / SUCCESS_NAME).exists(),
         running,
         pid,
+        None if first is None else epoch_of(first),
     )
 
 
