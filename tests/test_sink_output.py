@@ -236,6 +236,9 @@ async def test_searches_jsonl_sums_calls_and_manifest_totals_match(tmp_path: Pat
     assert not result.success and not (tmp_path / "_SUCCESS").exists()
     manifest = orjson.loads(result.manifest_path.read_bytes())
     assert manifest["totals"]["records"] == 3 == sum(s["records"] for s in manifest["shards"])
+    assert manifest["totals"]["by_status"] == {"complete": 1, "expired": 1}
+    assert (manifest["totals"]["final"], manifest["totals"]["pending"]) == (2, 1)
+    assert result.totals == manifest["totals"]
     assert manifest["settings"]["rate"] == 10
     assert b"hush" not in result.manifest_path.read_bytes()
     assert b"t0k" not in result.manifest_path.read_bytes()

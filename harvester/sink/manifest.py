@@ -31,6 +31,7 @@ __all__ = [
     "atomic_write",
     "public_settings",
     "success_matches",
+    "totals_of",
     "write_closing_files",
 ]
 
@@ -49,7 +50,7 @@ class FinishResult:
 
     success: bool
     manifest_path: Path
-    totals: dict[str, int]
+    totals: dict[str, Any]  #: as in the manifest: searches, final, pending, by_status, records, ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,16 +101,25 @@ def _sha256(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def _totals(searches: Iterable[Mapping[str, Any]]) -> tuple[dict[str, int], bool]:
-    totals: Counter[str] = Counter()
-    final = True
-    for line in searches:
-        totals["searches"] += 1
-        totals[f"status_{line['status']}"] += 1
-        final &= line["status"] != "pending"
+def totals_of(searches: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Sums over searches (searches.jsonl rows, status None or "pending" = not final):
+    searches, final, pending, by_status {status: n}, pages, records, duplicates, calls, retries."""
+    sums: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for row in searches:
+        status = row["status"]
+        sums["searches"] += 1
+        if status in (None, "pending"):
+            sums["pending"] += 1
+        else:
+            sums["final"] += 1
+            by_status[status] += 1
         for key in ("pages", "records", "duplicates", "calls", "retries"):
-            totals[key] += line[key]
-    return dict(totals), final
+            sums[key] += row[key]
+    keys = ("searches", "final", "pending", "pages", "records", "duplicates", "calls", "retries")
+    totals: dict[str, Any] = {key: sums[key] for key in keys}
+    totals["by_status"] = dict(sorted(by_status.items()))
+    return totals
 
 
 def write_closing_files(
@@ -129,7 +139,8 @@ def write_closing_files(
     atomic_write(
         out_dir / SEARCHES_NAME, b"".join(orjson.dumps(line, option=option) for line in lines)
     )
-    totals, final = _totals(lines)
+    totals = totals_of(lines)
+    final = totals["pending"] == 0
     shards: list[dict[str, object]] = []
     for shard, size, records in checkpoint.shard_rows():
         path = out_dir / shard_name(shard)
@@ -154,7 +165,7 @@ def write_closing_files(
         "complete": final,
         "shards": shards,
         "searches_file": SEARCHES_NAME,
-        "totals": dict(sorted(totals.items())),
+        "totals": totals,
     }
     body = orjson.dumps(
         manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE, default=str

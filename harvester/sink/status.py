@@ -6,16 +6,16 @@ writer commits, and nothing here takes the run's lock.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from harvester.sink.checkpoint import CHECKPOINT_NAME, Checkpoint, SearchProgress, epoch_of
 from harvester.sink.errors import output_errors
 from harvester.sink.lock import probe
-from harvester.sink.manifest import SUCCESS_NAME
+from harvester.sink.manifest import SUCCESS_NAME, totals_of
 
 __all__ = ["StatusReport", "read_status"]
 
@@ -30,8 +30,8 @@ class StatusReport:
     shards: int
     dedupe: str
     searches: tuple[SearchProgress, ...]  #: in job order
-    #: searches, final, pending, status_<s>, pages, staged_pages, records, duplicates, ...
-    totals: dict[str, int]
+    #: as FinishResult.totals, plus staged_pages (fetched, waiting for their search to end)
+    totals: dict[str, Any]
     success: bool  #: _SUCCESS is present
     running: bool  #: a run holds the directory's lock now
     running_pid: int | None
@@ -61,11 +61,7 @@ class StatusReport:
             if self.success
             else "not running"
         )
-        by_status = ", ".join(
-            f"{key.removeprefix('status_')} {value}"
-            for key, value in t.items()
-            if key.startswith("status_")
-        )
+        by_status = ", ".join(f"{status} {n:,}" for status, n in t["by_status"].items())
         lines = [
             f"job {self.job_name!r} in {self.out_dir}: {state}",
             f"searches  {t['searches']:,}: {t['final']:,} final ({by_status or 'none'}),"
@@ -126,17 +122,16 @@ def read_status(out_dir: Path) -> StatusReport:
     )
 
 
-def _totals(searches: tuple[SearchProgress, ...], staged: int) -> dict[str, int]:
-    totals: Counter[str] = Counter(searches=len(searches), staged_pages=staged)
-    for search in searches:
-        totals["final" if search.status else "pending"] += 1
-        if search.status:
-            totals[f"status_{search.status}"] += 1
-        totals["pages"] += len(search.done_offsets)
-        totals["records"] += search.records
-        totals["duplicates"] += search.duplicates
-        totals["calls"] += search.calls
-        totals["retries"] += search.retries
-    for key in ("final", "pending", "pages", "records", "duplicates", "calls", "retries"):
-        totals.setdefault(key, 0)
-    return dict(sorted(totals.items()))
+def _totals(searches: tuple[SearchProgress, ...], staged: int) -> dict[str, Any]:
+    rows = (
+        {
+            "status": s.status,
+            "pages": len(s.done_offsets),
+            "records": s.records,
+            "duplicates": s.duplicates,
+            "calls": s.calls,
+            "retries": s.retries,
+        }
+        for s in searches
+    )
+    return {**totals_of(rows), "staged_pages": staged}
