@@ -27,7 +27,20 @@ from harvester.sink import CommitStats, Message, PageFetched, SearchEnded, Sink
 PAGE = 100
 PAGES_PER_SEARCH = 11
 WINDOW = 8
-WORDS = "chair lamp bottle handle wheel vase cup shoe knob frame panel hinge".split()
+WORDS = [
+    "chair",
+    "lamp",
+    "bottle",
+    "handle",
+    "wheel",
+    "vase",
+    "cup",
+    "shoe",
+    "knob",
+    "frame",
+    "panel",
+    "hinge",
+]
 
 
 @dataclass(slots=True, frozen=True)
@@ -85,8 +98,9 @@ def messages(searches: int, seed: int) -> Iterator[Message]:
 async def feed(sink: Sink, searches: int, commits: list[CommitStats]) -> None:
     send, receive = anyio.create_memory_object_stream[Message](64)
     async with anyio.create_task_group() as tg:
-        await tg.start(lambda task_status: sink.run(receive, task_status=task_status,
-                                                    on_commit=commits.append))
+        await tg.start(
+            lambda task_status: sink.run(receive, task_status=task_status, on_commit=commits.append)
+        )
         async with send:
             for message in messages(searches, seed=1):
                 await send.send(message)
@@ -104,8 +118,15 @@ def main(argv: list[str]) -> int:
     ids = [f"{i:032X}-1-D" for i in range(searches)]
     commits: list[CommitStats] = []
     started = time.perf_counter()
-    with Sink.open(out, job_name="bench", job_sha256="0" * 64, fingerprint={"searches": ids},
-                   shards=args.shards, dedupe=args.dedupe, fresh=True) as sink:
+    with Sink.open(
+        out,
+        job_name="bench",
+        job_sha256="0" * 64,
+        fingerprint={"searches": ids},
+        shards=args.shards,
+        dedupe=args.dedupe,
+        fresh=True,
+    ) as sink:
         anyio.run(feed, sink, searches, commits, backend="asyncio")
         result = sink.finish(run_info={"bench": True})
     elapsed = time.perf_counter() - started
@@ -120,8 +141,10 @@ def main(argv: list[str]) -> int:
     print(f"records written   {written:,} ({result.totals['duplicates']:,} duplicates dropped)")
     print(f"wall time         {elapsed:.2f} s  ({len(commits)} commits)")
     print(f"throughput        {fetched / elapsed:,.0f} records/s (hits in, all included)")
-    print(f"  minus producer  {fetched / max(elapsed - generate, 1e-9):,.0f} records/s "
-          f"(making the hits alone took {generate:.2f} s)")
+    print(
+        f"  minus producer  {fetched / max(elapsed - generate, 1e-9):,.0f} records/s "
+        f"(making the hits alone took {generate:.2f} s)"
+    )
     print(f"output            {size / 1e6:.1f} MB gzip, {size / max(written, 1):.0f} B/record")
     print(f"peak RSS          {peak_mb:.0f} MB")
     if args.out is None:

@@ -150,7 +150,8 @@ class Sink:
     # -- state -------------------------------------------------------------------------
 
     def progress(self) -> dict[str, SearchProgress]:
-        """Every search's resume state, keyed by id (pages in done_offsets are never refetched)."""
+        """Every search's resume state, keyed by id (pages in done_offsets are never refetched).
+        Call it before run() or after it returns: the writer owns the connection meanwhile."""
         self._check_open()
         with output_errors(self._checkpoint.path):
             return self._checkpoint.progress()

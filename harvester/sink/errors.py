@@ -72,7 +72,7 @@ class UnknownSearch(SinkError):
     """The engine sent pages or an end for search ids the job's fingerprint lacks."""
 
     def __init__(self, search_ids: Sequence[str]) -> None:
-        self.search_ids = list(search_ids)
+        self.search_ids = list(dict.fromkeys(search_ids))
         super().__init__(f"not searches of this job: {', '.join(self.search_ids[:5])}")
 
 
