@@ -1,17 +1,18 @@
 """The `harvester` command: a thin shell over the library; exit codes are decided here alone.
 
-    harvester run jobs/example.toml            # harvest; resume by running it again
-    harvester status out/example/dt=2026-11-25
-    harvester validate jobs/example.toml
-    harvester plan jobs/example.toml
-    harvester sandbox --port 8080
-    harvester codes
+harvester run jobs/example.toml            # harvest; resume by running it again
+harvester status out/example/dt=2026-11-25
+harvester validate jobs/example.toml
+harvester plan jobs/example.toml
+harvester sandbox --port 8080
+harvester codes
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -24,12 +25,13 @@ from typing import TextIO
 import anyio
 
 from harvester import __version__
-from harvester.api.auth import credentials_from_env
+from harvester.api.auth import Credentials, credentials_from_env
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
 from harvester.api.errors import ACTIONS, MissingCredentials, PatSnapError
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.engine.plan import plan_job
+from harvester.engine.rate import Throttle
 from harvester.engine.run import prepare, run_harvest
 from harvester.jobs import Job, JobFileError, describe_changes, load_job, validate_job
 from harvester.report import (
@@ -40,11 +42,13 @@ from harvester.report import (
     is_terminal,
 )
 from harvester.sink import (
+    CHECKPOINT_NAME,
     CheckpointCorrupt,
     CheckpointMismatch,
     OutputError,
     OutputLocked,
     Sink,
+    UnknownSearch,
 )
 from harvester.sink.status import read_status
 
@@ -66,7 +70,10 @@ class CliError(Exception):
 def exit_codes() -> Iterator[None]:
     """Map every expected failure to one paragraph on stderr and its exit code."""
     try:
-        yield
+        try:
+            yield
+        except BaseExceptionGroup as group:
+            raise _single(group) from None
     except JobFileError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     except MissingCredentials as exc:
@@ -83,10 +90,18 @@ def exit_codes() -> Iterator[None]:
         raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
     except OutputLocked as exc:
         raise CliError(f"harvester: {exc}", EXIT_LOCKED) from exc
-    except OutputError as exc:
+    except (OutputError, UnknownSearch) as exc:
         raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
     except FileNotFoundError as exc:
         raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real error inside task-group wrappers (e.g. the writer's OutputError)."""
+    errors = list(group.exceptions)
+    while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
+        errors = list(errors[0].exceptions)
+    return errors[0] if len(errors) == 1 else group
 
 
 # --- run ------------------------------------------------------------------------------
@@ -138,8 +153,14 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             return EXIT_OK
         observer, live = _observer(args, err)
-        observer.event("run_started", job=job.settings.name, out=str(out_dir), auth=note,
-                       base_url=base_url, searches=len(job.searches))
+        observer.event(
+            "run_started",
+            job=job.settings.name,
+            out=str(out_dir),
+            auth=note,
+            base_url=base_url,
+            searches=len(job.searches),
+        )
         options = HarvestOptions(
             rate=job.settings.rate,
             burst=job.settings.burst,
@@ -150,8 +171,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         settings = ClientSettings()
         caught: list[int] = []
         harvest = anyio.run(
-            _harvest, job, sink, base_url, credentials, settings, options, observer,
-            live, err, caught, sink.run_start(default=started_wall),
+            _harvest,
+            job,
+            sink,
+            base_url,
+            credentials,
+            settings,
+            options,
+            observer,
+            live,
+            err,
+            caught,
+            sink.run_start(default=started_wall),
         )
         elapsed = time.time() - started_wall
         result = sink.finish(
@@ -160,8 +191,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "base_url": base_url,
                 "auth": type(credentials).__name__,
                 "settings": {
-                    "rate": options.rate, "burst": options.burst,
-                    "concurrency": options.concurrency, "shards": job.settings.shards,
+                    "rate": options.rate,
+                    "burst": options.burst,
+                    "concurrency": options.concurrency,
+                    "shards": job.settings.shards,
                     "dedupe": job.settings.dedupe,
                     "validity_minutes": job.settings.validity_minutes,
                 },
@@ -176,7 +209,7 @@ async def _harvest(
     job: Job,
     sink: Sink,
     base_url: str,
-    credentials: object,
+    credentials: Credentials,
     settings: ClientSettings,
     options: HarvestOptions,
     observer: Observer,
@@ -185,8 +218,11 @@ async def _harvest(
     caught: list[int],
     run_start: float,
 ) -> Harvest:
-    async with PatSnapClient(base_url, credentials, settings) as client:  # type: ignore[arg-type]
-        harvest, receive = prepare(job, client, sink, options, observer, run_start=run_start)
+    throttle = Throttle(options.rate, options.burst)
+    async with PatSnapClient(base_url, credentials, settings, pace=throttle.acquire) as client:
+        harvest, receive = prepare(
+            job, client, sink, options, observer, run_start=run_start, throttle=throttle
+        )
         line = ProgressLine(err, harvest.snapshot) if live else None
         async with anyio.create_task_group() as tg:
             tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
@@ -219,14 +255,25 @@ async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: 
             line.draw()
         elif tick % 20 == 0:
             stats = harvest.snapshot()
-            observer.event("progress", searches_done=stats.done, searches=stats.searches,
-                           pages=stats.pages, pages_left=stats.pages_left, calls=stats.calls,
-                           retries=stats.retries)
+            observer.event(
+                "progress",
+                searches_done=stats.done,
+                searches=stats.searches,
+                pages=stats.pages,
+                pages_left=stats.pages_left,
+                calls=stats.calls,
+                retries=stats.retries,
+            )
 
 
 def _conclude(
-    job: Job, out_dir: Path, harvest: Harvest, result: object, elapsed: float,
-    caught: list[int], out: TextIO,
+    job: Job,
+    out_dir: Path,
+    harvest: Harvest,
+    result: object,
+    elapsed: float,
+    caught: list[int],
+    out: TextIO,
 ) -> int:
     """Print the summary and choose the exit code."""
     stats = harvest.stats
@@ -248,17 +295,27 @@ def _conclude(
     elif by_status.get("failed", 0) or by_status.get("expired", 0):
         code = EXIT_INCOMPLETE
         if by_status.get("expired"):
-            advice.append("expired searches are past their window; create them again on "
-                          "PatSnap and harvest the new search_ids")
+            advice.append(
+                "expired searches are past their window; create them again on "
+                "PatSnap and harvest the new search_ids"
+            )
         if by_status.get("failed"):
-            advice.append(f"see error_code/error_msg of failed searches in {out_dir}/searches.jsonl")
+            advice.append(
+                f"see error_code/error_msg of failed searches in {out_dir}/searches.jsonl"
+            )
     if success:
         advice.append(f"data: {out_dir}/part-*.jsonl.gz (manifest.json, _SUCCESS)")
     out.write(
         format_summary(
-            job_name=job.settings.name, out_dir=str(out_dir), totals=totals,
-            by_status=by_status, stats=stats, elapsed=elapsed, success=success,
-            stop_reason=stats.stop_reason, advice=advice,
+            job_name=job.settings.name,
+            out_dir=str(out_dir),
+            totals=totals,
+            by_status=by_status,
+            stats=stats,
+            elapsed=elapsed,
+            success=success,
+            stop_reason=stats.stop_reason,
+            advice=advice,
         )
         + "\n"
     )
@@ -287,18 +344,22 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
     known: dict[str, tuple[int | None, frozenset[int], bool]] = {}
     start = time.time()
-    if (out_dir / "checkpoint.sqlite").exists():
+    if (out_dir / CHECKPOINT_NAME).exists():
         report = read_status(out_dir)
         for row in report.searches:
             known[row.search_id] = (row.total, row.done_offsets, row.status is not None)
         start = report.run_start or start
-    plan = plan_job(job, known, rate=job.settings.rate, start=start,
-                    validity_s=job.settings.validity_minutes * 60)
-    calls = (
-        f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
+    plan = plan_job(
+        job,
+        known,
+        rate=job.settings.rate,
+        start=start,
+        validity_s=job.settings.validity_minutes * 60,
     )
+    calls = f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
     minutes = (
-        f"{plan.calls_min / plan.rate / 60:.1f}" if plan.exact
+        f"{plan.calls_min / plan.rate / 60:.1f}"
+        if plan.exact
         else f"{plan.calls_min / plan.rate / 60:.1f} to {plan.calls_max / plan.rate / 60:.1f}"
     )
     out.write(
@@ -308,9 +369,12 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"  time      {minutes} min at {plan.rate:.2f} req/s\n"
     )
     if plan.missed:
-        out.write(f"  windows   {len(plan.missed)} search(es) may miss their window"
-                  f"{'' if plan.exact else ' in the worst case'}, e.g.: "
-                  + ", ".join(s.search_id for s in plan.missed[:5]) + "\n")
+        out.write(
+            f"  windows   {len(plan.missed)} search(es) may miss their window"
+            f"{'' if plan.exact else ' in the worst case'}, e.g.: "
+            + ", ".join(s.search_id for s in plan.missed[:5])
+            + "\n"
+        )
     else:
         out.write("  windows   every window can be met\n")
     return EXIT_OK
@@ -343,7 +407,9 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.flush()
 
     with contextlib.suppress(KeyboardInterrupt):
-        anyio.run(serve_forever, config, args.host, args.port, ready)  # type: ignore[arg-type]
+        anyio.run(
+            functools.partial(serve_forever, config, host=args.host, port=args.port, on_ready=ready)
+        )
     return EXIT_OK
 
 
@@ -358,36 +424,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="harvester", formatter_class=fmt,
+        prog="harvester",
+        formatter_class=fmt,
         description="Harvest PatSnap image-search results into sharded, deduplicated NDJSON.",
         epilog="example:\n  PATSNAP_CLIENT_ID=... PATSNAP_CLIENT_SECRET=... "
-               "harvester run jobs/example.toml\n\n"
-               "exit codes: 0 all complete/empty/truncated, 1 some failed or expired, "
-               "2 bad usage or job file,\n  3 stopped by the platform (resumable), "
-               "4 output locked, 130/143 interrupted (resumable)",
+        "harvester run jobs/example.toml\n\n"
+        "exit codes: 0 all complete/empty/truncated, 1 some failed or expired, "
+        "2 bad usage or job file,\n  3 stopped by the platform (resumable), "
+        "4 output locked, 130/143 interrupted (resumable)",
     )
     parser.add_argument("--version", action="version", version=f"harvester {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="harvest a job (resumes when run again)", formatter_class=fmt,
+        "run",
+        help="harvest a job (resumes when run again)",
+        formatter_class=fmt,
         description="Harvest every reachable hit of every search in JOB. Credentials come from "
-                    "PATSNAP_CLIENT_ID + PATSNAP_CLIENT_SECRET, or PATSNAP_API_KEY.",
+        "PATSNAP_CLIENT_ID + PATSNAP_CLIENT_SECRET, or PATSNAP_API_KEY.",
         epilog="example:\n  harvester run jobs/example.toml --rate 5 --out /data/designs/today\n"
-               "  (run the same command again after an interruption to resume)",
+        "  (run the same command again after an interruption to resume)",
     )
     run.add_argument("job", type=Path, help="job file (TOML)")
     _job_flags(run)
     run.add_argument("--base-url", help="API base URL (default PATSNAP_BASE_URL or PatSnap's)")
-    run.add_argument("--fresh", action="store_true",
-                     help="discard this output directory's previous run and start over")
-    run.add_argument("--log-format", choices=("text", "json"), default="text",
-                     help="text (live line on a terminal) or JSON lines on stderr")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard this output directory's previous run and start over",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (live line on a terminal) or JSON lines on stderr",
+    )
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser(
-        "validate", help="check a job file", formatter_class=fmt,
+        "validate",
+        help="check a job file",
+        formatter_class=fmt,
         description="Check a job file and its ids files; print every problem with file:line.",
         epilog="example:\n  harvester validate jobs/example.toml",
     )
@@ -395,10 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(func=cmd_validate)
 
     plan = sub.add_parser(
-        "plan", help="calls and time a job needs, without calling the API", formatter_class=fmt,
+        "plan",
+        help="calls and time a job needs, without calling the API",
+        formatter_class=fmt,
         description="Count the calls a job needs (exact where page 0 is known from an earlier "
-                    "run, a range otherwise), the time at the job's rate, and which windows "
-                    "cannot be met. Makes no API call.",
+        "run, a range otherwise), the time at the job's rate, and which windows "
+        "cannot be met. Makes no API call.",
         epilog="example:\n  harvester plan jobs/example.toml --rate 5",
     )
     plan.add_argument("job", type=Path)
@@ -406,9 +486,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_plan)
 
     status = sub.add_parser(
-        "status", help="progress of a run from its checkpoint", formatter_class=fmt,
+        "status",
+        help="progress of a run from its checkpoint",
+        formatter_class=fmt,
         description="Per-search state and totals from OUT_DIR's checkpoint; works while a run "
-                    "is going.",
+        "is going.",
         epilog="example:\n  harvester status out/example/dt=2026-11-25 --json",
     )
     status.add_argument("out_dir", type=Path)
@@ -416,18 +498,22 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     codes = sub.add_parser(
-        "codes", help="the error-code action table", formatter_class=fmt,
+        "codes",
+        help="the error-code action table",
+        formatter_class=fmt,
         description="What the harvester does for each PatSnap error code.",
         epilog="example:\n  harvester codes",
     )
     codes.set_defaults(func=cmd_codes)
 
     sandbox = sub.add_parser(
-        "sandbox", help="a local PatSnap-compatible server", formatter_class=fmt,
+        "sandbox",
+        help="a local PatSnap-compatible server",
+        formatter_class=fmt,
         description="Serve a local PatSnap-compatible API on 127.0.0.1 for demos and tests.",
         epilog="example:\n  harvester sandbox --port 8080 --rate 20 --fault-rate 0.1\n"
-               "  PATSNAP_BASE_URL=http://127.0.0.1:8080 PATSNAP_CLIENT_ID=sandbox-client "
-               "PATSNAP_CLIENT_SECRET=sandbox-secret harvester run jobs/example.toml",
+        "  PATSNAP_BASE_URL=http://127.0.0.1:8080 PATSNAP_CLIENT_ID=sandbox-client "
+        "PATSNAP_CLIENT_SECRET=sandbox-secret harvester run jobs/example.toml",
     )
     sandbox_arguments(sandbox)
     sandbox.set_defaults(func=cmd_sandbox)
@@ -442,8 +528,9 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, help="output part files")
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout,
-         err: TextIO = sys.stderr) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
     """Run one command; returns its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)

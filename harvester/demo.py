@@ -19,8 +19,22 @@ OUT = ROOT / "out" / "demo"
 
 
 def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "harvester", "sandbox", "--port", "0", "--seed", "7",
-           "--rate", "20", "--burst", "1", "--fault-rate", "0.05"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harvester",
+        "sandbox",
+        "--port",
+        "0",
+        "--seed",
+        "7",
+        "--rate",
+        "20",
+        "--burst",
+        "1",
+        "--fault-rate",
+        "0.05",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -42,10 +56,13 @@ def main() -> int:
         PATSNAP_CLIENT_SECRET="sandbox-secret",
     )
     try:
-        print(f"demo: harvester run {JOB.relative_to(ROOT)} --out {OUT.relative_to(ROOT)} --fresh\n")
+        print(
+            f"demo: harvester run {JOB.relative_to(ROOT)} --out {OUT.relative_to(ROOT)} --fresh\n"
+        )
         code = subprocess.call(
             [sys.executable, "-m", "harvester", "run", str(JOB), "--out", str(OUT), "--fresh"],
-            env=env, cwd=ROOT,
+            env=env,
+            cwd=ROOT,
         )
     finally:
         sandbox.terminate()
@@ -58,8 +75,8 @@ def main() -> int:
         f"  {rel}/manifest.json     shards with record counts and sha256\n"
         f"  {rel}/_SUCCESS          written last, when every search is final\n"
         f"Try: .venv/bin/harvester status {rel}\n"
-        f"     .venv/bin/python -c \"import duckdb; print(duckdb.sql("
-        f"\\\"select count(*) from read_json_auto('{rel}/part-*.jsonl.gz')\\\"))\""
+        f'     .venv/bin/python -c "import duckdb; print(duckdb.sql('
+        f'\\"select count(*) from read_json_auto(\'{rel}/part-*.jsonl.gz\')\\"))"'
     )
     return code
 

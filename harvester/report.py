@@ -22,8 +22,16 @@ __all__ = ["JsonLogObserver", "ProgressLine", "TextLogObserver", "format_summary
 
 #: Events worth a line in a text log; page_done would drown them (it is in JSON logs).
 NOTABLE = frozenset(
-    {"retry", "slow_down", "search_expired", "search_failed", "run_stopping", "run_started",
-     "run_finished", "progress"}
+    {
+        "retry",
+        "slow_down",
+        "search_expired",
+        "search_failed",
+        "run_stopping",
+        "run_started",
+        "run_finished",
+        "progress",
+    }
 )
 
 

@@ -1,4 +1,4 @@
-"""The worker pool against a fake fetcher (no sockets): what is fetched, in what order, how it ends."""
+"""The worker pool against a fake fetcher (no sockets): what is fetched, in what order."""
 
 from __future__ import annotations
 
@@ -40,14 +40,20 @@ def make_job(totals: Mapping[str, int], *, created_at: datetime | None = None) -
 class FakeApi:
     """Answers pages from `totals`; `script[(sid, offset)]` lists errors to raise first."""
 
-    def __init__(self, totals: Mapping[str, int], script: Mapping[tuple[str, int], list[Exception]] | None = None) -> None:
+    def __init__(
+        self,
+        totals: Mapping[str, int],
+        script: Mapping[tuple[str, int], list[Exception]] | None = None,
+    ) -> None:
         self.totals = dict(totals)
         self.script = {k: list(v) for k, v in (script or {}).items()}
         self.calls: Counter[tuple[str, int]] = Counter()
         self.order: list[tuple[str, int]] = []
         self.gate: anyio.Event | None = None
 
-    async def fetch_page(self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]) -> Page:
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
         self.calls[(search_id, offset)] += 1
         self.order.append((search_id, offset))
         if self.gate is not None:
@@ -57,15 +63,17 @@ class FakeApi:
             raise errors.pop(0)
         total = self.totals[search_id]
         n = max(0, min(limit, total - offset))
-        hits = tuple(
-            Hit(f"{search_id}-p{offset + i}", None, None, 0.5, None) for i in range(n)
-        )
+        hits = tuple(Hit(f"{search_id}-p{offset + i}", None, None, 0.5, None) for i in range(n))
         return Page(hits, total)
 
 
 async def harvest(
-    api: FakeApi, job: Job, *, options: HarvestOptions | None = None,
-    progress: Mapping[str, object] | None = None, clock: object = None,
+    api: FakeApi,
+    job: Job,
+    *,
+    options: HarvestOptions | None = None,
+    progress: Mapping[str, object] | None = None,
+    clock: object = None,
 ) -> tuple[Harvest, list[Message]]:
     options = options or HarvestOptions(rate=10_000, concurrency=4, retry=FAST)
     send, receive = anyio.create_memory_object_stream[Message](100)
@@ -95,8 +103,14 @@ async def test_fault_free_run_makes_exactly_the_minimal_calls() -> None:
     assert sum(api.calls.values()) == sum(min_calls(t, 100) for t in totals.values())
     assert max(api.calls.values()) == 1
     status = {sid: m.status for sid, m in ended(messages).items()}
-    assert status == {"a": "empty", "b": "complete", "c": "complete", "d": "complete",
-                      "e": "complete", "f": "truncated"}
+    assert status == {
+        "a": "empty",
+        "b": "complete",
+        "c": "complete",
+        "d": "complete",
+        "e": "complete",
+        "f": "truncated",
+    }
     assert ended(messages)["f"].reachable == 1100
     assert pool.stats.calls == sum(api.calls.values())
 
@@ -108,12 +122,16 @@ async def test_search_end_follows_all_its_pages_on_the_stream() -> None:
         positions = [i for i, m in enumerate(messages) if m.search_id == sid]
         assert isinstance(messages[positions[-1]], SearchEnded)
         pages = [messages[i] for i in positions[:-1]]
-        assert sorted(p.offset for p in pages if isinstance(p, PageFetched)) == list(range(0, total, 100))
+        assert sorted(p.offset for p in pages if isinstance(p, PageFetched)) == list(
+            range(0, total, 100)
+        )
 
 
 async def test_transient_errors_are_retried_and_counted_on_the_page() -> None:
     totals = {"a": 250}
-    script = {("a", 100): [ServerError("boom", code=68300008), ServerError("boom", http_status=502)]}
+    script = {
+        ("a", 100): [ServerError("boom", code=68300008), ServerError("boom", http_status=502)]
+    }
     api = FakeApi(totals, script)
     pool, messages = await harvest(api, make_job(totals))
     page = next(m for m in messages if isinstance(m, PageFetched) and m.offset == 100)
@@ -230,7 +248,9 @@ async def test_stop_before_start_fetches_nothing(concurrency: int) -> None:
     totals = {"a": 300}
     api = FakeApi(totals)
     send, receive = anyio.create_memory_object_stream[Message](10)
-    pool = Harvest(make_job(totals), api, send, {}, HarvestOptions(rate=100, concurrency=concurrency))
+    pool = Harvest(
+        make_job(totals), api, send, {}, HarvestOptions(rate=100, concurrency=concurrency)
+    )
     pool.stop("test")
     await pool.run()
     receive.close()

@@ -15,7 +15,7 @@ import contextlib
 import enum
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -118,6 +118,7 @@ class PatSnapClient:
         "_base_url",
         "_credentials",
         "_owns_session",
+        "_pace",
         "_session",
         "_settings",
         "_state",
@@ -132,8 +133,13 @@ class PatSnapClient:
         *,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._base_url = base_url.rstrip("/")
+        # Awaited right before every results request, after the token is at hand, so the
+        # account's rate holds for retries after a refresh too and a token wait cannot
+        # bunch paced calls into a burst.
+        self._pace = pace
         self._credentials = credentials
         self._settings = settings
         self._session = session
@@ -220,6 +226,8 @@ class PatSnapClient:
         assert session is not None
         headers = self._headers()
         headers["Authorization"] = f"Bearer {bearer}"
+        if self._pace is not None:
+            await self._pace()
         with map_exceptions(RESULTS_PATH):
             async with session.get(
                 self._base_url + RESULTS_PATH,

@@ -1,4 +1,4 @@
-"""The worker pool: fetch every page the scheduler hands out, under the throttle, per the error table.
+"""The worker pool: fetch the pages the scheduler hands out, under the throttle and error table.
 
     harvest = Harvest(job, client, send, progress, options, observer)
     await harvest.run()          # returns when every search is final, or after stop()
@@ -38,8 +38,8 @@ from harvester.engine.retry import RetryPolicy
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
 from harvester.paging import PageSpec, plan_pages, reachable
-from harvester.sink.messages import PageFetched, SearchEnded
 from harvester.sink.checkpoint import SearchProgress
+from harvester.sink.messages import PageFetched, SearchEnded
 
 __all__ = ["Fetcher", "Harvest", "HarvestOptions"]
 
@@ -91,6 +91,7 @@ class Harvest:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         throttle: Throttle | None = None,
+        paced: bool = False,
     ) -> None:
         self.stats = HarvestStats(searches=len(job.searches))
         self.stop_error: StopRun | None = None
@@ -101,6 +102,9 @@ class Harvest:
         self._clock = clock
         self._rng = rng or random.Random()
         self._throttle = throttle or Throttle(options.rate, options.burst)
+        # paced=True: the fetcher awaits the throttle itself, right before it sends (the
+        # API client does, so a token refresh cannot bunch calls); else the worker does.
+        self._paced = paced
         self._sched = Scheduler()
         self._searches: dict[str, Search] = {}
         self._filters: dict[str, dict[str, str]] = {}
@@ -134,7 +138,8 @@ class Harvest:
                 task.total = state.total
                 task.done_offsets = set(state.done_offsets)
                 task.pending = [
-                    p for p in plan_pages(state.total, search.limit)
+                    p
+                    for p in plan_pages(state.total, search.limit)
                     if p.offset not in task.done_offsets
                 ]
             elif state is not None and 0 in state.done_offsets:
@@ -147,7 +152,9 @@ class Harvest:
             self._filters[search.search_id] = search.filter_dict()
             tasks.append(task)
             if task.idle:
-                self._to_end.append(task)  # every page landed before a kill; only the end is missing
+                self._to_end.append(
+                    task
+                )  # every page landed before a kill; only the end is missing
         self._active = len(tasks)
         self._sched.load(tasks)
 
@@ -179,10 +186,11 @@ class Harvest:
     async def _worker(self) -> None:
         while (item := await self._next()) is not None:
             task, spec = item
-            await self._throttle.acquire()
-            if self._stopping:
-                self._sched.requeue(task, spec)
-                return
+            if not self._paced:
+                await self._throttle.acquire()
+                if self._stopping:
+                    self._sched.requeue(task, spec)
+                    return
             await self._fetch(task, spec)
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
@@ -259,8 +267,12 @@ class Harvest:
         if isinstance(exc, SlowDown):
             self._throttle.slow_down(exc.retry_after)
             self.stats.slowdowns = self._throttle.slowdowns
-            self._observer.event("slow_down", code=exc.code, retry_after=exc.retry_after,
-                                 rate=round(self._throttle.current_rate, 3))
+            self._observer.event(
+                "slow_down",
+                code=exc.code,
+                retry_after=exc.retry_after,
+                rate=round(self._throttle.current_rate, 3),
+            )
             if isinstance(exc, QuotaAmbiguous) and self._quota_persists(now):
                 self._sched.requeue(task, spec)
                 self.stop_error = self.stop_error or StopRun(exc.message, code=exc.code)
@@ -278,8 +290,12 @@ class Harvest:
                 if retry_at <= task.deadline + self._options.grace_s:
                     self._sched.park(task, spec, retry_at)
                     self._observer.event(
-                        "retry", search_id=task.search_id, offset=spec.offset,
-                        attempt=attempt, error=str(exc), delay=round(retry_at - now, 3),
+                        "retry",
+                        search_id=task.search_id,
+                        offset=spec.offset,
+                        attempt=attempt,
+                        error=str(exc),
+                        delay=round(retry_at - now, 3),
                     )
                     return
                 status = "expired"  # the window closes before the next try may leave
@@ -311,8 +327,10 @@ class Harvest:
         self._closed.add(task.search_id)
         if task.search_id not in self._outcome:
             total = task.total or 0
-            status = "empty" if total == 0 else (
-                "truncated" if total > reachable(total, task.limit) else "complete"
+            status = (
+                "empty"
+                if total == 0
+                else ("truncated" if total > reachable(total, task.limit) else "complete")
             )
             self._decide(task, status, None)
         status, exc = self._outcome[task.search_id]
@@ -334,7 +352,10 @@ class Harvest:
         self.stats.ended[status] += 1
         event = {"expired": "search_expired", "failed": "search_failed"}.get(status, "search_done")
         self._observer.event(
-            event, search_id=task.search_id, status=status, total=task.total,
+            event,
+            search_id=task.search_id,
+            status=status,
+            total=task.total,
             error_code=exc.code if exc else None,
         )
         self._retire(task)

@@ -92,5 +92,7 @@ def plan_job(
     for deadline, high, _, low, is_known, search_id in rows:
         sent += high
         finish = start + sent / effective if effective > 0 else math.inf
-        plans.append(SearchPlan(search_id, deadline, is_known, low, high, finish, finish <= deadline))
+        plans.append(
+            SearchPlan(search_id, deadline, is_known, low, high, finish, finish <= deadline)
+        )
     return JobPlan(tuple(plans), final, effective)

@@ -19,6 +19,7 @@ from anyio.abc import ObjectReceiveStream
 
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions, Message
+from harvester.engine.rate import Throttle
 from harvester.jobs import Job
 from harvester.sink import Sink
 
@@ -34,13 +35,27 @@ def prepare(
     *,
     run_start: float | None = None,
     clock: Callable[[], float] = time.time,
+    throttle: Throttle | None = None,
 ) -> tuple[Harvest, ObjectReceiveStream[Message]]:
-    """A pool ready to run, with the receiving end for the writer."""
+    """A pool ready to run, with the receiving end for the writer.
+
+    Pass the `throttle` whose `acquire` the fetcher awaits before each call (the API
+    client's `pace`); without one the workers pace themselves.
+    """
     send, receive = anyio.create_memory_object_stream[Message](
         max_buffer_size=max(16, options.concurrency * 4)
     )
     harvest = Harvest(
-        job, fetcher, send, sink.progress(), options, observer, run_start=run_start, clock=clock
+        job,
+        fetcher,
+        send,
+        sink.progress(),
+        options,
+        observer,
+        run_start=run_start,
+        clock=clock,
+        throttle=throttle,
+        paced=throttle is not None,
     )
     return harvest, receive
 

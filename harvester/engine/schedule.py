@@ -102,8 +102,9 @@ class Scheduler:
             task.total = total
             if task.ended:
                 return
-            task.pending = [p for p in plan_pages(total, task.limit)
-                            if p.offset not in task.done_offsets]
+            task.pending = [
+                p for p in plan_pages(total, task.limit) if p.offset not in task.done_offsets
+            ]
             self._push(task)
 
     def park(self, task: SearchTask, spec: PageSpec, ready_at: float) -> None:
