@@ -25,7 +25,7 @@ from typing import TextIO
 import anyio
 
 from harvester import __version__
-from harvester.api.auth import Credentials, credentials_from_env
+from harvester.api.auth import ApiKey, Credentials, credentials_from_env
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
 from harvester.api.errors import ACTIONS, MissingCredentials, PatSnapError
 from harvester.engine.events import Observer
@@ -189,16 +189,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             run_info={
                 "job_path": str(job.path),
                 "base_url": base_url,
-                "auth": type(credentials).__name__,
-                "settings": {
-                    "rate": options.rate,
-                    "burst": options.burst,
-                    "concurrency": options.concurrency,
-                    "shards": job.settings.shards,
-                    "dedupe": job.settings.dedupe,
-                    "validity_minutes": job.settings.validity_minutes,
-                },
-                "started_at": datetime.fromtimestamp(started_wall, UTC).isoformat(),
+                "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
+                "rate": options.rate,
+                "burst": options.burst,
+                "concurrency": options.concurrency,
+                "validity_minutes": job.settings.validity_minutes,
                 "calls_this_run": harvest.stats.calls,
             }
         )
