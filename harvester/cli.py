@@ -128,6 +128,31 @@ def _observer(args: argparse.Namespace, err: TextIO) -> tuple[Observer, bool]:
     return TextLogObserver(err), False
 
 
+def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
+    """The run's output directory: locked, recovered, checked against the job."""
+    return Sink.open(
+        out_dir,
+        job_name=job.settings.name,
+        job_sha256=job.sha256,
+        fingerprint=job.fingerprint(),
+        shards=job.settings.shards,
+        dedupe=job.settings.dedupe,
+        fresh=fresh,
+        describe_changes=describe_changes,
+    )
+
+
+def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
+    return HarvestOptions(
+        rate=job.settings.rate,
+        burst=job.settings.burst,
+        concurrency=job.settings.concurrency,
+        validity_s=job.settings.validity_minutes * 60,
+        grace_s=job.settings.grace_seconds,
+        probe_only=probe_only,
+    )
+
+
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester run`: harvest a job into its output directory, resuming if started."""
     job = load_job(args.job, overrides=_overrides(args))
@@ -135,16 +160,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     base_url = base_url_from_env(os.environ, args.base_url)
     started_wall = time.time()
     out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
-    with Sink.open(
-        out_dir,
-        job_name=job.settings.name,
-        job_sha256=job.sha256,
-        fingerprint=job.fingerprint(),
-        shards=job.settings.shards,
-        dedupe=job.settings.dedupe,
-        fresh=args.fresh,
-        describe_changes=describe_changes,
-    ) as sink:
+    with _open_sink(job, out_dir, fresh=args.fresh) as sink:
         if sink.is_complete():
             out.write(
                 f"harvester: {out_dir} already holds a complete run of job "
@@ -161,14 +177,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             base_url=base_url,
             searches=len(job.searches),
         )
-        options = HarvestOptions(
-            rate=job.settings.rate,
-            burst=job.settings.burst,
-            concurrency=job.settings.concurrency,
-            validity_s=job.settings.validity_minutes * 60,
-            grace_s=job.settings.grace_seconds,
-        )
-        settings = ClientSettings()
+        options = _options(job)
         caught: list[int] = []
         harvest = anyio.run(
             _harvest,
@@ -176,7 +185,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             sink,
             base_url,
             credentials,
-            settings,
+            ClientSettings(),
             options,
             observer,
             live,
@@ -198,6 +207,40 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             }
         )
         return _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+
+
+def _probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int:
+    """Fetch page 0 of every search whose size is unknown, into the run's checkpoint.
+
+    The pages are committed like a run's, so `run` never pays for them again; the probe
+    is the first contact, so windows without a created_at start now.
+    """
+    credentials, note = credentials_from_env(os.environ)
+    base_url = base_url_from_env(os.environ, args.base_url)
+    with _open_sink(job, out_dir) as sink:
+        observer, _ = _observer(args, err)
+        observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
+        caught: list[int] = []
+        harvest = anyio.run(
+            _harvest,
+            job,
+            sink,
+            base_url,
+            credentials,
+            ClientSettings(),
+            _options(job, probe_only=True),
+            observer,
+            False,
+            err,
+            caught,
+            sink.run_start(default=time.time()),
+        )
+    if caught:
+        return EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
+    if harvest.stop_error is not None:
+        err.write(f"harvester: probe stopped: {harvest.stop_error}; {harvest.stop_error.advice}\n")
+        return EXIT_STOPPED
+    return EXIT_OK
 
 
 async def _harvest(
@@ -337,6 +380,10 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester plan`: calls needed, minutes at the rate, windows that cannot be met."""
     job = load_job(args.job, overrides=_overrides(args))
     out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
+    if args.probe:
+        code = _probe(job, out_dir, args, err)
+        if code != EXIT_OK:
+            return code
     known: dict[str, tuple[int | None, frozenset[int], bool]] = {}
     start = time.time()
     if (out_dir / CHECKPOINT_NAME).exists():
@@ -352,16 +399,13 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         validity_s=job.settings.validity_minutes * 60,
     )
     calls = f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
-    minutes = (
-        f"{plan.calls_min / plan.rate / 60:.1f}"
-        if plan.exact
-        else f"{plan.calls_min / plan.rate / 60:.1f} to {plan.calls_max / plan.rate / 60:.1f}"
-    )
+    fastest, slowest = plan.calls_min / plan.rate, plan.calls_max / plan.rate
+    span = _span(fastest) if plan.exact else f"{_span(fastest)} to {_span(slowest)}"
     out.write(
         f"job {job.settings.name!r}: {len(job.searches)} searches"
         f" ({plan.final} already final in {out_dir})\n"
-        f"  calls     {calls}{'' if plan.exact else ' (sizes unknown until page 0)'}\n"
-        f"  time      {minutes} min at {plan.rate:.2f} req/s\n"
+        f"  calls     {calls}{'' if plan.exact else ' (sizes unknown until page 0; --probe)'}\n"
+        f"  time      {span} at {plan.rate:.2f} req/s\n"
     )
     if plan.missed:
         out.write(
@@ -373,6 +417,15 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write("  windows   every window can be met\n")
     return EXIT_OK
+
+
+def _span(seconds: float) -> str:
+    """Seconds for people: 42 s, 12.5 min, 3.2 h."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -472,12 +525,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="calls and time a job needs, without calling the API",
         formatter_class=fmt,
         description="Count the calls a job needs (exact where page 0 is known from an earlier "
-        "run, a range otherwise), the time at the job's rate, and which windows "
-        "cannot be met. Makes no API call.",
-        epilog="example:\n  harvester plan jobs/example.toml --rate 5",
+        "run or a probe, a range otherwise), the time at the job's rate, and which windows "
+        "cannot be met. Makes no API call unless --probe is given.",
+        epilog="example:\n  harvester plan jobs/example.toml --rate 5\n"
+        "  harvester plan jobs/example.toml --probe   # exact: pays page 0, which run reuses",
     )
     plan.add_argument("job", type=Path)
     _job_flags(plan)
+    plan.add_argument(
+        "--probe",
+        action="store_true",
+        help="fetch page 0 of searches of unknown size (committed to the run's checkpoint, "
+        "so `run` does not pay for it again) to make the count exact",
+    )
+    plan.add_argument("--base-url", help="API base URL, with --probe")
+    plan.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log format of --probe's events on stderr",
+    )
     plan.set_defaults(func=cmd_plan)
 
     status = sub.add_parser(

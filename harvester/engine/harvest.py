@@ -245,8 +245,8 @@ class Harvest:
         self._observer.event(
             "page_done", search_id=task.search_id, offset=spec.offset, hits=len(page.hits)
         )
-        if self._options.probe_only:
-            self._sched.end(task)
+        if self._options.probe_only and not task.idle:
+            self._sched.end(task)  # its size is known now; the rest is the run's job
             self._retire(task)
             return
         if task.idle:
