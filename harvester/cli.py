@@ -142,6 +142,11 @@ def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
     )
 
 
+def _client_settings(args: argparse.Namespace) -> ClientSettings:
+    timeout: float | None = getattr(args, "read_timeout", None)
+    return ClientSettings(read_timeout=timeout) if timeout else ClientSettings()
+
+
 def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
     return HarvestOptions(
         rate=job.settings.rate,
@@ -185,7 +190,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             sink,
             base_url,
             credentials,
-            ClientSettings(),
+            _client_settings(args),
             options,
             observer,
             live,
@@ -227,7 +232,7 @@ def _probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> in
             sink,
             base_url,
             credentials,
-            ClientSettings(),
+            _client_settings(args),
             _options(job, probe_only=True),
             observer,
             False,
@@ -498,6 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     _job_flags(run)
     run.add_argument("--base-url", help="API base URL (default PATSNAP_BASE_URL or PatSnap's)")
     run.add_argument(
+        "--read-timeout",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="give up on an answer after this long without data and retry the page (default 30)",
+    )
+    run.add_argument(
         "--fresh",
         action="store_true",
         help="discard this output directory's previous run and start over",
@@ -580,6 +591,16 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox_arguments(sandbox)
     sandbox.set_defaults(func=cmd_sandbox)
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _job_flags(parser: argparse.ArgumentParser) -> None:
