@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
@@ -76,12 +77,9 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def progress_text(stats: HarvestStats, now: float | None = None, wall: float | None = None) -> str:
-    """One line: searches, pages, records, rate, retries, errors, ETA, soonest deadline."""
-    now = time.monotonic() if now is None else now
+def progress_text(stats: HarvestStats, rate: float, wall: float | None = None) -> str:
+    """One line: searches, pages, hits, req/s, retries, errors, ETA, soonest deadline."""
     wall = time.time() if wall is None else wall
-    elapsed = max(1e-9, now - stats.started)
-    rate = stats.calls / elapsed
     eta = stats.pages_left / stats.current_rate if stats.current_rate > 0 else math.inf
     errors = ",".join(f"{code}x{n}" for code, n in stats.errors.most_common(3)) or "none"
     deadline = (
@@ -97,14 +95,31 @@ def progress_text(stats: HarvestStats, now: float | None = None, wall: float | N
 class ProgressLine:
     """A live status line on a terminal, redrawn in place."""
 
-    def __init__(self, stream: TextIO, snapshot: Callable[[], HarvestStats]) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        snapshot: Callable[[], HarvestStats],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._stream = stream
         self._snapshot = snapshot
+        self._clock = clock
         self._width = 0
+        self._samples: deque[tuple[float, int]] = deque()  # (time, answered) of the last 5 s
+
+    def _rate(self, answered: int) -> float:
+        """Answers per second over the last few seconds (what the account sees now)."""
+        now = self._clock()
+        self._samples.append((now, answered))
+        while len(self._samples) > 2 and now - self._samples[0][0] > 5.0:
+            self._samples.popleft()
+        (t0, n0), (t1, n1) = self._samples[0], self._samples[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
     def draw(self) -> None:
         """Redraw the line from a fresh snapshot."""
-        text = progress_text(self._snapshot())
+        stats = self._snapshot()
+        text = progress_text(stats, self._rate(stats.answered))
         pad = max(0, self._width - len(text))
         self._stream.write("\r" + text + " " * pad)
         self._stream.flush()

@@ -39,7 +39,8 @@ class HarvestStats:
     ended: Counter[str] = field(default_factory=Counter)  #: status -> searches ended this run
     pages: int = 0  #: pages fetched this run
     hits: int = 0  #: hits fetched this run (before dedupe)
-    calls: int = 0  #: calls made this run
+    calls: int = 0  #: calls made this run (counted when dispatched)
+    answered: int = 0  #: calls that came back, with a page or an error
     retries: int = 0
     slowdowns: int = 0
     errors: Counter[str] = field(default_factory=Counter)  #: error code (or class) -> count

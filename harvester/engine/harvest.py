@@ -219,8 +219,10 @@ class Harvest:
                 filters=self._filters[task.search_id],
             )
         except PatSnapError as exc:
+            self.stats.answered += 1
             await self._failed(task, spec, attempt, exc)
         else:
+            self.stats.answered += 1
             await self._landed(task, spec, attempt, page)
         self._wake()
 
