@@ -142,8 +142,6 @@ class Harvest:
                     for p in plan_pages(state.total, search.limit)
                     if p.offset not in task.done_offsets
                 ]
-            elif state is not None and 0 in state.done_offsets:
-                task.done_offsets = set(state.done_offsets)
             else:
                 task.pending = [PageSpec(0, search.limit)]
             if self._options.probe_only and task.started:

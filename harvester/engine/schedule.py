@@ -58,11 +58,6 @@ class Scheduler:
     _parked: list[tuple[float, int, str, int, int]] = field(default_factory=list)
     _seq: int = 0
 
-    def add(self, task: SearchTask) -> None:
-        """Register a search whose `pending` pages are already filled in."""
-        self.tasks[task.search_id] = task
-        self._push(task)
-
     def _push(self, task: SearchTask) -> None:
         if not task.pending or task.ended:
             return
@@ -89,10 +84,6 @@ class Scheduler:
     def next_wake(self) -> float | None:
         """When the earliest parked page becomes ready (epoch seconds), if any."""
         return self._parked[0][0] if self._parked else None
-
-    def has_work(self) -> bool:
-        """Whether any search still has pages pending, in flight or parked."""
-        return any(not t.ended and not t.idle for t in self.tasks.values())
 
     def landed(self, task: SearchTask, spec: PageSpec, total: int) -> None:
         """A page was fetched and handed to the writer; page 0 reveals the remaining pages."""
