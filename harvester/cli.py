@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import signal
 import sys
@@ -34,6 +35,22 @@ from harvester.engine.plan import plan_job
 from harvester.engine.rate import Throttle
 from harvester.engine.run import prepare, run_harvest
 from harvester.jobs import Job, JobFileError, describe_changes, load_job, validate_job
+from harvester.ops import (
+    BadPartition,
+    DestinationError,
+    MergeConflict,
+    MetricsFile,
+    MissingExtra,
+    NotPublishable,
+    Partition,
+    export_parquet,
+    merge_runs,
+    parse_partition,
+    partition_dir,
+    partition_job,
+    publish,
+)
+from harvester.ops.merge import write_json
 from harvester.report import (
     JsonLogObserver,
     ProgressLine,
@@ -92,6 +109,10 @@ def exit_codes() -> Iterator[None]:
         raise CliError(f"harvester: {exc}", EXIT_LOCKED) from exc
     except (OutputError, UnknownSearch) as exc:
         raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
+    except (NotPublishable, MergeConflict, MissingExtra, BadPartition) as exc:
+        raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+    except DestinationError as exc:  # nothing half-visible was left; publishing again resumes
+        raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
     except FileNotFoundError as exc:
         raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
 
@@ -117,6 +138,18 @@ def default_out_dir(job: Job, now: datetime) -> Path:
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     names = ("rate", "burst", "concurrency", "shards")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _job_and_out(args: argparse.Namespace) -> tuple[Job, Path, Partition | None]:
+    """The job (with --partition I/N: this worker's share) and its output directory
+    (default out/<job>/dt=<date>, plus part=I-of-N for a partition; --out as given)."""
+    job = load_job(args.job, overrides=_overrides(args))
+    out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
+    part: Partition | None = getattr(args, "partition", None)
+    if part is None:
+        return job, out_dir, None
+    share = partition_job(job, part, rate_given=args.rate is not None)
+    return share, out_dir if args.out else partition_dir(out_dir, part), part
 
 
 def _observer(args: argparse.Namespace, err: TextIO) -> tuple[Observer, bool]:
@@ -160,11 +193,10 @@ def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester run`: harvest a job into its output directory, resuming if started."""
-    job = load_job(args.job, overrides=_overrides(args))
+    job, out_dir, part = _job_and_out(args)
     credentials, note = credentials_from_env(os.environ)
     base_url = base_url_from_env(os.environ, args.base_url)
     started_wall = time.time()
-    out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
     with _open_sink(job, out_dir, fresh=args.fresh) as sink:
         if sink.is_complete():
             out.write(
@@ -181,7 +213,19 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             auth=note,
             base_url=base_url,
             searches=len(job.searches),
+            **({"partition": str(part)} if part else {}),
         )
+        if part and job.settings.dedupe == "job":
+            err.write(_JOB_DEDUPE_NOTE)
+        metrics = None
+        if args.metrics_file:
+            metrics = MetricsFile(
+                args.metrics_file,
+                job=job.settings.name,
+                out_dir=out_dir,
+                started_at=started_wall,
+                partition=part.label if part else None,
+            )
         options = _options(job)
         caught: list[int] = []
         harvest = anyio.run(
@@ -197,6 +241,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err,
             caught,
             sink.run_start(default=started_wall),
+            metrics,
         )
         elapsed = time.time() - started_wall
         result = sink.finish(
@@ -209,9 +254,22 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "concurrency": options.concurrency,
                 "validity_minutes": job.settings.validity_minutes,
                 "calls_this_run": harvest.stats.calls,
+                **({"partition": str(part)} if part else {}),
             }
         )
-        return _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+        code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+        if metrics is not None:
+            try:
+                metrics.write_final(harvest.stats, result.totals, exit_code=code)
+            except OSError as exc:
+                observer.event("metrics_write_failed", path=str(metrics.path), error=str(exc))
+        return code
+
+
+_JOB_DEDUPE_NOTE = (
+    'harvester: note: dedupe = "job" holds within this partition only; a patent found by '
+    "searches of two partitions is kept once in each\n"
+)
 
 
 def _probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int:
@@ -260,6 +318,7 @@ async def _harvest(
     err: TextIO,
     caught: list[int],
     run_start: float,
+    metrics: MetricsFile | None = None,
 ) -> Harvest:
     throttle = Throttle(options.rate, options.burst)
     async with PatSnapClient(base_url, credentials, settings, pace=throttle.acquire) as client:
@@ -270,11 +329,20 @@ async def _harvest(
         async with anyio.create_task_group() as tg:
             tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
             tg.start_soon(_show_progress, harvest, line, observer)
+            if metrics is not None:
+                tg.start_soon(metrics.every, harvest.snapshot, 10.0, _metrics_failed(observer))
             await run_harvest(harvest, sink, receive)
             tg.cancel_scope.cancel()
         if line is not None:
             line.clear()
         return harvest
+
+
+def _metrics_failed(observer: Observer) -> Callable[[OSError], None]:
+    def report(exc: OSError) -> None:
+        observer.event("metrics_write_failed", error=str(exc))
+
+    return report
 
 
 async def _on_signals(harvest: Harvest, scope: anyio.CancelScope, caught: list[int]) -> None:
@@ -383,8 +451,7 @@ def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester plan`: calls needed, minutes at the rate, windows that cannot be met."""
-    job = load_job(args.job, overrides=_overrides(args))
-    out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
+    job, out_dir, _ = _job_and_out(args)
     if args.probe:
         code = _probe(job, out_dir, args, err)
         if code != EXIT_OK:
@@ -466,6 +533,53 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+# --- publish, export, merge (logic in harvester.ops) ---------------------------------
+
+
+def cmd_publish(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester publish`: copy a finished run to a lake path or URL."""
+    result = publish(args.out_dir, args.dest)
+    if result.unchanged:
+        out.write(f"harvester: {result.destination} already holds this run; nothing changed\n")
+        return EXIT_OK
+    out.write(
+        f"harvester: published {args.out_dir} to {result.destination}: "
+        f"{len(result.uploaded)} file(s) written, {len(result.kept)} already there"
+        + (f", {len(result.deleted)} stale removed" if result.deleted else "")
+        + "\n"
+    )
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester export`: typed Parquet beside (or instead of) a finished run's NDJSON."""
+    result = export_parquet(args.out_dir, replace=args.replace)
+    done = "wrote" if result.written else "already had"
+    out.write(
+        f"harvester: {done} {len(result.files)} Parquet file(s), {result.records:,} records, "
+        f"in {args.out_dir}"
+        + (f"; removed {len(result.removed)} NDJSON shard(s)" if result.removed else "")
+        + "\n"
+    )
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester merge`: one run description from the partitions' finished runs."""
+    merged = merge_runs(args.out_dirs)
+    if args.out is None:
+        out.write(json.dumps(merged, indent=2) + "\n")
+        return EXIT_OK
+    write_json(merged, args.out)
+    totals = merged["totals"]
+    out.write(
+        f"harvester: merged {len(merged['runs'])} run(s) of job {merged['job_name']!r} into "
+        f"{args.out}: {totals.get('searches', 0):,} searches, {totals.get('records', 0):,} "
+        "records\n"
+    )
+    return EXIT_OK
+
+
 # --- parser --------------------------------------------------------------------------
 
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -518,6 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="text (live line on a terminal) or JSON lines on stderr",
+    )
+    run.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics here (atomically, every 10 s and at the end), "
+        "e.g. for node_exporter's textfile collector",
     )
     run.set_defaults(func=cmd_run)
 
@@ -590,7 +711,61 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox_arguments(sandbox)
     sandbox.set_defaults(func=cmd_sandbox)
+    _ops_parsers(sub, fmt)
     return parser
+
+
+def _ops_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], fmt: type[argparse.HelpFormatter]
+) -> None:
+    publish = sub.add_parser(
+        "publish",
+        help="copy a finished run to a lake path or URL",
+        formatter_class=fmt,
+        description="Verify a finished run (its _SUCCESS and every file's sha256) and copy it "
+        "to DEST/job=<name>/dt=<date>/ (plus part=I-of-N for a partition): data files "
+        "first, manifest.json next, _SUCCESS last. Publishing again changes nothing. A URL "
+        "needs the s3 extra: pip install 'patsnap-harvester[s3]'. Exit 2: the run is "
+        "unfinished or changed (nothing written); 1: the destination failed (run it again).",
+        epilog="example:\n  harvester publish out/nightly/dt=2026-11-25 s3://lake/patents\n"
+        "  harvester publish out/nightly/dt=2026-11-25 /mnt/lake/patents",
+    )
+    publish.add_argument("out_dir", type=Path, help="the run's output directory")
+    publish.add_argument("dest", help="a directory, or an fsspec URL such as s3://bucket/prefix")
+    publish.set_defaults(func=cmd_publish)
+
+    export = sub.add_parser(
+        "export",
+        help="typed Parquet files from a finished run",
+        formatter_class=fmt,
+        description="Write part-NNNNN.parquet beside each NDJSON shard of a finished run (same "
+        "records, typed columns), list them in manifest.json and re-stamp _SUCCESS. Needs "
+        "the parquet extra: pip install 'patsnap-harvester[parquet]'.",
+        epilog="example:\n  harvester export out/nightly/dt=2026-11-25 --format parquet\n"
+        "  harvester export out/nightly/dt=2026-11-25 --format parquet --replace",
+    )
+    export.add_argument("out_dir", type=Path, help="the run's output directory")
+    export.add_argument("--format", choices=("parquet",), default="parquet")
+    export.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete the NDJSON shards afterwards (the directory can no longer be resumed)",
+    )
+    export.set_defaults(func=cmd_export)
+
+    merge = sub.add_parser(
+        "merge",
+        help="one run description from the partitions of a job",
+        formatter_class=fmt,
+        description="Check that the runs are finished partitions of the same job file, each "
+        "once, with no search in two of them, and write one description with summed totals. "
+        "OUT_DIRs may be the published copies (URLs).",
+        epilog="example:\n  harvester merge out/nightly/dt=2026-11-25/part=*-of-4 "
+        "--out out/nightly/dt=2026-11-25/merged.json",
+    )
+    merge.add_argument("out_dirs", nargs="+", metavar="OUT_DIR")
+    merge.add_argument("--out", help="write the description here (path or URL), not to stdout")
+    merge.set_defaults(func=cmd_merge)
 
 
 def _positive_seconds(text: str) -> float:
@@ -609,6 +784,20 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--burst", type=int, help="most calls sent at once (default 1)")
     parser.add_argument("--concurrency", type=int, help="calls in flight at most")
     parser.add_argument("--shards", type=int, help="output part files")
+    parser.add_argument(
+        "--partition",
+        type=_partition_arg,
+        metavar="I/N",
+        help="take worker I's share of N (1-based; by crc32 of search_id); default output "
+        "<out>/part=I-of-N, default rate the job's rate / N",
+    )
+
+
+def _partition_arg(text: str) -> Partition:
+    try:
+        return parse_partition(text)
+    except BadPartition as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(

@@ -1,0 +1,156 @@
+"""`harvester export --format parquet`: typed Parquet files from a finished run's NDJSON.
+
+    export_parquet(Path("out/nightly/dt=2026-11-25"))               # beside the NDJSON
+    export_parquet(Path("out/nightly/dt=2026-11-25"), replace=True)  # instead of it
+
+One `part-NNNNN.parquet` per shard, same records in the same order, zstd-compressed. The
+manifest lists them under `exports.parquet` (with --replace, `shards` becomes empty) and
+_SUCCESS is re-stamped for the new manifest, so publish verifies and copies them too.
+pyarrow is an optional extra, imported only here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harvester.ops.errors import MissingExtra, NotPublishable
+from harvester.ops.verify import FinishedRun, digest_file, verify_run
+from harvester.sink import MANIFEST_NAME, SUCCESS_NAME
+from harvester.sink.manifest import atomic_write
+
+__all__ = ["COLUMNS", "ExportResult", "export_parquet", "record_schema"]
+
+PARQUET_HINT = "pip install 'patsnap-harvester[parquet]'"
+#: Record fields in file order, with their Parquet types (see record_schema()).
+COLUMNS = ("search_id", "patent_id", "patent_pn", "title", "score", "url", "rank", "harvested_at")
+_NDJSON = "part-[0-9][0-9][0-9][0-9][0-9].jsonl.gz"
+_BATCH = 65_536  # rows per record batch (and row group): flat memory, good column chunks
+
+
+@dataclass(slots=True, frozen=True)
+class ExportResult:
+    """What export did."""
+
+    files: tuple[str, ...]  #: Parquet file names
+    records: int
+    written: bool  #: False if the Parquet files were already there and intact
+    removed: tuple[str, ...]  #: NDJSON shards deleted (--replace)
+
+
+def _pyarrow() -> tuple[Any, Any]:
+    try:
+        # optional extra: imported only when exporting
+        import pyarrow  # type: ignore[import-untyped]
+        import pyarrow.parquet  # type: ignore[import-untyped]
+    except ImportError:
+        raise MissingExtra(f"Parquet export needs pyarrow: {PARQUET_HINT}") from None
+    return pyarrow, pyarrow.parquet
+
+
+def record_schema() -> Any:
+    """The Parquet schema of a record (ids and rank never null; others as the API sends)."""
+    pa, _ = _pyarrow()
+    return pa.schema(
+        [
+            pa.field("search_id", pa.string(), nullable=False),
+            pa.field("patent_id", pa.string(), nullable=False),
+            pa.field("patent_pn", pa.string()),
+            pa.field("title", pa.string()),
+            pa.field("score", pa.float64()),
+            pa.field("url", pa.string()),
+            pa.field("rank", pa.int32(), nullable=False),
+            pa.field("harvested_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        ]
+    )
+
+
+def export_parquet(out_dir: Path, *, replace: bool = False) -> ExportResult:
+    """Write Parquet beside the NDJSON of the finished run in `out_dir` (or instead of it).
+
+    Raises NotPublishable (unfinished or tampered run, or a record count that does not
+    match), MissingExtra. Running it again is a no-op (or finishes an interrupted one)."""
+    run = verify_run(out_dir)
+    manifest = dict(run.manifest)
+    exports = dict(manifest.get("exports") or {})
+    written = "parquet" not in exports
+    if written:
+        exports["parquet"] = [_convert(run, shard) for shard in manifest.get("shards") or []]
+    files = exports["parquet"]
+    relist = replace and bool(manifest.get("shards"))
+    if written or relist:
+        manifest["exports"] = exports
+        if replace:
+            manifest["shards"], manifest["replaced"] = [], ["ndjson"]
+        _restamp(run, manifest)
+    # Every NDJSON shard on disk, also those an interrupted --replace left behind.
+    removed = sorted(p.name for p in out_dir.glob(_NDJSON)) if replace else []
+    for name in removed:
+        (out_dir / name).unlink(missing_ok=True)  # only after the manifest stopped listing it
+    records = sum(int(f["records"]) for f in files)
+    return ExportResult(tuple(str(f["path"]) for f in files), records, written, tuple(removed))
+
+
+def _convert(run: FinishedRun, shard: dict[str, Any]) -> dict[str, Any]:
+    """One shard as Parquet (temporary name, then rename); its manifest entry."""
+    pa, pq = _pyarrow()
+    schema = record_schema()
+    source = run.out_dir / str(shard["path"])
+    name = str(shard["path"]).removesuffix(".jsonl.gz") + ".parquet"
+    target = run.out_dir / name
+    tmp = target.with_name(f".{name}.tmp")
+    count = 0
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for rows in _batches(source):
+                columns = [pa.array(rows[f.name], type=f.type) for f in list(schema)[:-1]]
+                stamps = pa.array(rows["harvested_at"], type=pa.string())
+                columns.append(stamps.cast(schema.field("harvested_at").type))
+                writer.write_batch(pa.record_batch(columns, schema=schema))
+                count += len(rows["search_id"])
+        if count != shard["records"]:
+            raise NotPublishable(
+                f"{source} holds {count} records, the manifest says {shard['records']}: "
+                "not exported. Run the job again into a fresh directory."
+            )
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    found = digest_file(target)
+    return {"path": name, "records": count, "bytes": found.size, "sha256": found.sha256}
+
+
+def _batches(path: Path) -> Iterator[dict[str, list[Any]]]:
+    """The shard's records as columns, `_BATCH` rows at a time."""
+    rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    with gzip.open(path, "rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            record = orjson.loads(line)
+            for column in COLUMNS:
+                rows[column].append(record.get(column))
+            if len(rows["search_id"]) >= _BATCH:
+                yield rows
+                rows = {c: [] for c in COLUMNS}
+    if rows["search_id"]:
+        yield rows
+
+
+def _restamp(run: FinishedRun, manifest: dict[str, Any]) -> None:
+    """New manifest, then _SUCCESS vouching for it. Between the two renames the old stamp
+    does not match, so a verifying reader refuses rather than trusting a mix."""
+    body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    stamp = orjson.loads(run.success_bytes)
+    stamp["manifest_sha256"] = hashlib.sha256(body).hexdigest()
+    atomic_write(run.out_dir / MANIFEST_NAME, body)
+    atomic_write(run.out_dir / SUCCESS_NAME, orjson.dumps(stamp, option=orjson.OPT_APPEND_NEWLINE))
