@@ -53,6 +53,8 @@ DEDUPE_SCOPES = ("search", "job")
 ChangeDescriber = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 _PART = re.compile(r"part-\d{5}\.jsonl\.gz")
+#: How long a batch may wait to fill while the writer is the bottleneck (senders blocked).
+_BUSY_FILL_S = 0.25
 
 
 def utc_now() -> str:
@@ -180,14 +182,17 @@ class Sink:
         receive: anyio.abc.ObjectReceiveStream[Message],
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-        commit_interval: float = 0.25,
+        commit_interval: float | None = None,
         max_pages: int = 256,
         max_ends: int = 32,
         on_commit: Callable[[CommitStats], None] | None = None,
     ) -> None:
-        """The writer task: commit what arrives every `commit_interval` s (or `max_pages`
-        pages, or `max_ends` ended searches) until the stream closes. When cancelled, it
-        drains what was already sent and commits it, shielded, before re-raising."""
+        """The writer task: commit what arrives, in batches of at most `max_pages` pages or
+        `max_ends` ended searches, until the stream closes. By default a batch is what is
+        queued when the writer gets to it (group commit), and waits up to 0.25 s to fill
+        only while senders are blocked on a full stream; a `commit_interval` (s) always
+        waits that long. When cancelled, it drains what was already sent and commits it,
+        shielded, before re-raising."""
         self._check_open()
         task_status.started()
         batch: list[Message] = []
@@ -262,11 +267,23 @@ class Sink:
 async def _fill(
     receive: anyio.abc.ObjectReceiveStream[Message],
     batch: list[Message],
-    interval: float,
+    interval: float | None,
     max_pages: int,
     max_ends: int,
 ) -> bool:
-    """Add messages to `batch` until the interval passes or it is full; True if the stream ended."""
+    """Add messages to `batch` until the interval passes or it is full; True if the stream
+    ended. Interval None: take what is queued, and wait to fill only under backpressure."""
+    if interval is None:
+        # A paid page waiting for company is a page paid again if the process dies now:
+        # when the writer keeps up, commit at once. When senders are blocked the pages
+        # wait in the stream anyway, and bigger batches are what lets the writer catch up.
+        backlog = _senders_blocked(receive)
+        queue = _take_queued(receive, batch, max_pages, max_ends)
+        if queue == "ended":
+            return True
+        if queue == "full" or (queue == "empty" and not backlog):
+            return False
+        interval = _BUSY_FILL_S
     ends = sum(isinstance(m, SearchEnded) for m in batch)
     # A receive cut short by the deadline loses nothing: anyio cancels a waiting receiver
     # only before an item has been handed to it.
@@ -279,6 +296,39 @@ async def _fill(
             batch.append(message)
             ends += isinstance(message, SearchEnded)
     return False
+
+
+def _senders_blocked(receive: anyio.abc.ObjectReceiveStream[Message]) -> bool:
+    """True if the stream is full or a sender waits for room (the writer is the bottleneck)."""
+    statistics = getattr(receive, "statistics", None)
+    if statistics is None:
+        return False
+    now = statistics()
+    return bool(now.tasks_waiting_send > 0 or now.current_buffer_used >= now.max_buffer_size)
+
+
+def _take_queued(
+    receive: anyio.abc.ObjectReceiveStream[Message],
+    batch: list[Message],
+    max_pages: int,
+    max_ends: int,
+) -> str:
+    """Move what is queued now into `batch`: "full" if the caps stopped it, "empty" if the
+    queue ran dry, "ended" if the stream did, "unknown" if it cannot be read without waiting."""
+    receive_nowait = getattr(receive, "receive_nowait", None)
+    if receive_nowait is None:
+        return "unknown"
+    ends = sum(isinstance(m, SearchEnded) for m in batch)
+    while len(batch) - ends < max_pages and ends < max_ends:
+        try:
+            message = receive_nowait()
+        except anyio.WouldBlock:
+            return "empty"
+        except anyio.EndOfStream:
+            return "ended"
+        batch.append(message)
+        ends += isinstance(message, SearchEnded)
+    return "full"
 
 
 def _drain(receive: anyio.abc.ObjectReceiveStream[Message]) -> list[Message]:
