@@ -171,6 +171,29 @@ def run(
     )
 
 
+def run_all(
+    box: SandboxProcess | None, *commands: Sequence[str | Path], timeout: float = 60
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run several harvester commands at once (they must not depend on each other)."""
+    env = env_for(box) if box is not None else None
+    procs = [
+        subprocess.Popen(
+            harvester_command(*command),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in commands
+    ]
+    done = []
+    for proc, command in zip(procs, commands, strict=True):
+        stdout, stderr = proc.communicate(timeout=timeout)
+        done.append(subprocess.CompletedProcess(command, proc.returncode, stdout, stderr))
+    return done
+
+
 def kill(proc: subprocess.Popen[bytes]) -> int:
     """SIGKILL `proc` (if it still runs) and reap it; its return code."""
     if proc.poll() is None:
