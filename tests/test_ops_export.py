@@ -153,3 +153,24 @@ def test_export_without_pyarrow_names_the_extra_and_exits_2(
     err = io.StringIO()
     assert main(["export", str(run), "--format", "parquet"], io.StringIO(), err) == 2
     assert "patsnap-harvester[parquet]" in err.getvalue()
+
+
+def test_a_failed_write_is_exit_1_and_leaves_the_run_as_it_was(run: Path) -> None:
+    (run / ".part-00001.parquet.tmp").mkdir()  # the temporary name is taken: writing fails
+    manifest = (run / "manifest.json").read_bytes()
+    err = io.StringIO()
+    assert main(["export", str(run), "--format", "parquet"], io.StringIO(), err) == 1
+    assert "Export again" in err.getvalue()
+    assert (run / "manifest.json").read_bytes() == manifest
+    verify_run(run)
+
+
+def test_a_replaced_directory_is_not_resumed_and_run_says_why(
+    run: Path, finished: tuple[Path, Path, dict[str, str]]
+) -> None:
+    export_parquet(run, replace=True)
+    _, job, env = finished
+    rerun = harvester(["run", job, "--out", run], env=env)
+    assert rerun.returncode == 2
+    assert "part-00000.jsonl.gz is missing" in rerun.stderr
+    assert list(run.glob("*.jsonl.gz")) == []

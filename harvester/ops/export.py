@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from harvester.ops.errors import MissingExtra, NotPublishable
+from harvester.ops.store import mapped_errors
 from harvester.ops.verify import FinishedRun, digest_file, verify_run
 from harvester.sink import MANIFEST_NAME, SUCCESS_NAME
 from harvester.sink.manifest import atomic_write
@@ -31,6 +32,7 @@ __all__ = ["COLUMNS", "ExportResult", "export_parquet", "record_schema"]
 PARQUET_HINT = "pip install 'patsnap-harvester[parquet]'"
 #: Record fields in file order, with their Parquet types (see record_schema()).
 COLUMNS = ("search_id", "patent_id", "patent_pn", "title", "score", "url", "rank", "harvested_at")
+_AGAIN = "Export again once that is fixed: it picks up where it stopped."
 _NDJSON = "part-[0-9][0-9][0-9][0-9][0-9].jsonl.gz"
 _BATCH = 65_536  # rows per record batch (and row group): flat memory, good column chunks
 
@@ -78,6 +80,12 @@ def export_parquet(out_dir: Path, *, replace: bool = False) -> ExportResult:
     Raises NotPublishable (unfinished or tampered run, or a record count that does not
     match), MissingExtra. Running it again is a no-op (or finishes an interrupted one)."""
     run = verify_run(out_dir)
+    with mapped_errors("exporting", str(out_dir), _AGAIN):
+        return _export(run, replace)
+
+
+def _export(run: FinishedRun, replace: bool) -> ExportResult:
+    out_dir = run.out_dir
     manifest = dict(run.manifest)
     exports = dict(manifest.get("exports") or {})
     written = "parquet" not in exports

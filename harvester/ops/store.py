@@ -16,10 +16,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from harvester.ops.errors import DestinationError, MissingExtra
+from harvester.ops.errors import DestinationError, MissingExtra, OpsError
 from harvester.ops.verify import RunFile
 
-__all__ = ["FsspecStore", "LocalStore", "Store", "is_url", "open_store"]
+__all__ = ["FsspecStore", "LocalStore", "Store", "is_url", "mapped_errors", "open_store"]
 
 S3_HINT = "pip install 'patsnap-harvester[s3]'"
 
@@ -67,17 +67,19 @@ def open_store(dest: str, storage_options: Mapping[str, Any] | None = None) -> S
     return FsspecStore(dest, storage_options or {})
 
 
+_AGAIN = "Nothing half-written is visible; publish again once the destination works (it resumes)."
+
+
 @contextlib.contextmanager
-def _mapped(what: str, where: str) -> Iterator[None]:
+def mapped_errors(what: str, where: str, advice: str = _AGAIN) -> Iterator[None]:
     """Turn any failure of the destination into a DestinationError naming what and where."""
     try:
         yield
-    except (DestinationError, MissingExtra):
+    except OpsError:
         raise
     except Exception as exc:  # s3fs/botocore raise more than OSError (e.g. NoCredentialsError)
         raise DestinationError(
-            f"{what} {where} failed: {type(exc).__name__}: {exc}. Nothing half-written is "
-            "visible; publish again once the destination works (it resumes)."
+            f"{what} {where} failed: {type(exc).__name__}: {exc}. {advice}"
         ) from exc
 
 
@@ -93,7 +95,7 @@ class LocalStore:
         return str(self.root.joinpath(*parts))
 
     def read(self, path: str) -> bytes | None:
-        with _mapped("reading", path):
+        with mapped_errors("reading", path):
             try:
                 return Path(path).read_bytes()
             except FileNotFoundError:
@@ -101,7 +103,7 @@ class LocalStore:
 
     def matches(self, path: str, file: RunFile) -> bool:
         target = Path(path)
-        with _mapped("reading", path):
+        with mapped_errors("reading", path):
             if not target.is_file() or target.stat().st_size != file.size:
                 return False
             digest = hashlib.sha256()
@@ -111,24 +113,24 @@ class LocalStore:
             return digest.hexdigest() == file.sha256
 
     def size(self, path: str) -> int | None:
-        with _mapped("reading", path):
+        with mapped_errors("reading", path):
             target = Path(path)
             return target.stat().st_size if target.is_file() else None
 
     def put_file(self, local: Path, path: str) -> None:
-        with _mapped("writing", path), self._replacing(Path(path)) as tmp:
+        with mapped_errors("writing", path), self._replacing(Path(path)) as tmp:
             shutil.copyfile(local, tmp)
 
     def put_bytes(self, data: bytes, path: str) -> None:
-        with _mapped("writing", path), self._replacing(Path(path)) as tmp:
+        with mapped_errors("writing", path), self._replacing(Path(path)) as tmp:
             tmp.write_bytes(data)
 
     def delete(self, path: str) -> None:
-        with _mapped("deleting", path):
+        with mapped_errors("deleting", path):
             Path(path).unlink(missing_ok=True)
 
     def names(self, path: str) -> list[str]:
-        with _mapped("listing", path):
+        with mapped_errors("listing", path):
             folder = Path(path)
             if not folder.is_dir():
                 return []
@@ -181,7 +183,7 @@ class FsspecStore:
         return "/".join([self.root, *parts])
 
     def read(self, path: str) -> bytes | None:
-        with _mapped("reading", self.url(path)):
+        with mapped_errors("reading", self.url(path)):
             try:
                 data: bytes = self._fs.cat_file(path)
             except FileNotFoundError:
@@ -202,19 +204,19 @@ class FsspecStore:
         return None if info is None else int(info.get("size") or 0)
 
     def put_file(self, local: Path, path: str) -> None:
-        with _mapped("uploading to", self.url(path)):
+        with mapped_errors("uploading to", self.url(path)):
             self._fs.put_file(str(local), path)
 
     def put_bytes(self, data: bytes, path: str) -> None:
-        with _mapped("uploading to", self.url(path)):
+        with mapped_errors("uploading to", self.url(path)):
             self._fs.pipe_file(path, data)
 
     def delete(self, path: str) -> None:
-        with _mapped("deleting", self.url(path)), contextlib.suppress(FileNotFoundError):
+        with mapped_errors("deleting", self.url(path)), contextlib.suppress(FileNotFoundError):
             self._fs.rm_file(path)
 
     def names(self, path: str) -> list[str]:
-        with _mapped("listing", self.url(path)):
+        with mapped_errors("listing", self.url(path)):
             self._fs.invalidate_cache(path)
             try:
                 entries = self._fs.ls(path, detail=True)
@@ -226,7 +228,7 @@ class FsspecStore:
         return f"{self._protocol}://{path}"
 
     def _info(self, path: str) -> dict[str, Any] | None:
-        with _mapped("reading", self.url(path)):
+        with mapped_errors("reading", self.url(path)):
             self._fs.invalidate_cache(path)
             try:
                 info: dict[str, Any] = self._fs.info(path)
