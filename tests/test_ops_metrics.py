@@ -122,11 +122,12 @@ class CountingMetrics(MetricsFile):
         super().__init__(path, job="j", out_dir=out_dir, started_at=0, partition="2-of-3")
         self.writes, self.wanted, self.done = 0, wanted, anyio.Event()
 
-    def write_live(self, run: RunFigures) -> None:
-        super().write_live(run)
+    def write_live(self, run: RunFigures) -> OutputFigures | None:
+        output = super().write_live(run)
         self.writes += 1
         if self.writes == self.wanted:
-            self.done.set()
+            anyio.from_thread.run_sync(self.done.set)  # write_live runs in a worker thread
+        return output
 
 
 async def test_every_writes_at_once_then_periodically_with_live_counters(tmp_path: Path) -> None:
@@ -141,13 +142,17 @@ async def test_every_writes_at_once_then_periodically_with_live_counters(tmp_pat
         async with anyio.create_task_group() as tg:
             tg.start_soon(metrics.every, snapshot, 0.01)
             await metrics.done.wait()
+            samples = parse((tmp_path / "m.prom").read_text())
             tg.cancel_scope.cancel()
-    samples = parse((tmp_path / "m.prom").read_text())
     labels = 'job="j",partition="2-of-3"'
     assert samples[(f"{PREFIX}running", labels)] == 1
     assert samples[(f"{PREFIX}calls_total", f'{labels},outcome="ok"')] >= 3
     # no checkpoint in out_dir yet: the directory's figures are simply left out
     assert (f"{PREFIX}records", labels) not in samples
+    # cancelled (the run ended, or died of an error): the file no longer says running
+    after = parse((tmp_path / "m.prom").read_text())
+    assert after[(f"{PREFIX}running", labels)] == 0
+    assert (f"{PREFIX}exit_code", labels) not in after
 
 
 async def test_a_failed_periodic_write_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:

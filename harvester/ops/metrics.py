@@ -13,6 +13,7 @@ over from the previous file, so it survives failed runs for alerting.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -245,14 +246,15 @@ class MetricsFile:
         )
         write_atomic(self.path, text)
 
-    def write_live(self, run: RunFigures) -> None:
+    def write_live(self, run: RunFigures) -> OutputFigures | None:
         """A write during the run; the directory's figures come from its checkpoint, read-only
-        (blocking: call it in a worker thread)."""
+        (blocking: call it in a worker thread). Returns those figures."""
         try:
             output: OutputFigures | None = OutputFigures.of_totals(read_status(self.out_dir).totals)
         except (OSError, SinkError):
             output = None  # e.g. the checkpoint is being created: the next write has it
         self.write(run, output, running=True)
+        return output
 
     def write_final(
         self, stats: HarvestStats, totals: Mapping[str, Any] | None, *, exit_code: int
@@ -270,12 +272,20 @@ class MetricsFile:
         on_error: Callable[[OSError], None] | None = None,
     ) -> None:
         """Write now and every `interval` s until cancelled; a failed write is reported to
-        `on_error` and the run goes on."""
-        while True:
-            figures = RunFigures.of(snapshot())
-            try:
-                await anyio.to_thread.run_sync(self.write_live, figures)
-            except OSError as exc:
-                if on_error is not None:
-                    on_error(exc)
-            await anyio.sleep(interval)
+        `on_error` and the run goes on. When cancelled it writes `running 0` with the last
+        figures, so a run that dies of an error does not look alive (a normal end then
+        overwrites that with write_final)."""
+        output: OutputFigures | None = None
+        try:
+            while True:
+                figures = RunFigures.of(snapshot())
+                try:
+                    output = await anyio.to_thread.run_sync(self.write_live, figures)
+                except OSError as exc:
+                    if on_error is not None:
+                        on_error(exc)
+                await anyio.sleep(interval)
+        except anyio.get_cancelled_exc_class():
+            with contextlib.suppress(OSError):
+                self.write(RunFigures.of(snapshot()), output, running=False)
+            raise
