@@ -6,6 +6,9 @@ harvester validate jobs/example.toml
 harvester plan jobs/example.toml
 harvester sandbox --port 8080
 harvester codes
+harvester publish out/example/dt=2026-11-25 s3://lake/patents   # harvester.ops: the lake side
+harvester export out/example/dt=2026-11-25 --format parquet
+harvester merge out/example/dt=2026-11-25/part=*-of-4
 """
 
 from __future__ import annotations

@@ -161,6 +161,23 @@ def test_republishing_the_same_run_sends_no_write(s3: S3, runs: dict[str, Path])
     assert s3.objects(bucket) == before
 
 
+def test_an_interrupted_publish_resumes_without_sending_the_data_again(
+    s3: S3, runs: dict[str, Path]
+) -> None:
+    bucket = s3.bucket("lake-resume")
+    dest = f"s3://{bucket}/patents"
+    publish(runs["a"], dest, storage_options=s3.options)
+    prefix = f"{bucket}/patents/job=opsjob/dt={DT}"
+    s3.fs.rm_file(f"{prefix}/_SUCCESS")  # as if killed after the data, before the end
+    s3.fs.rm_file(f"{prefix}/manifest.json")
+    s3.record()
+    result = publish(runs["a"], dest, storage_options=s3.options)
+    assert sorted(result.kept) == sorted(f.name for f in verify_run(runs["a"]).data)
+    names = [key.rsplit("/", 1)[1] for _, key in s3.writes(bucket)]
+    assert names == ["manifest.json", "_SUCCESS"]
+    assert s3.objects(prefix) == local_files(runs["a"])
+
+
 def test_a_tampered_file_is_refused_and_nothing_reaches_the_bucket(
     s3: S3, runs: dict[str, Path], tmp_path: Path
 ) -> None:
