@@ -1,0 +1,120 @@
+"""nginx as a referee nobody here wrote: `limit_req` on loopback in front of the sandbox.
+
+    with nginx_proxy(binary, upstream=sandbox.url, workdir=d, rate=20, burst=2) as proxy:
+        ... harvester at proxy.url ...
+    proxy.log_lines()          # (msec, status, uri) of every request, from its access log
+
+`nodelay`: a request over the rate (past the burst) is refused at once with 429, the way
+an API gateway refuses, instead of being held back until it conforms. Without it nginx
+would queue early requests and smooth the client's pacing for it, hiding exactly the
+errors this figure is there to catch; with it every early request shows in the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+__all__ = ["NginxProxy", "free_port", "nginx_proxy"]
+
+_CONF = """\
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    log_format bench '$msec $status $request_uri';
+    client_body_temp_path {dir}/tmp-body;
+    proxy_temp_path {dir}/tmp-proxy;
+    fastcgi_temp_path {dir}/tmp-fastcgi;
+    uwsgi_temp_path {dir}/tmp-uwsgi;
+    scgi_temp_path {dir}/tmp-scgi;
+    # one key for every caller: the limit is the account's, as PatSnap's is
+    limit_req_zone "account" zone=account:1m rate={rate}r/s;
+    limit_req_status 429;
+    limit_req_log_level warn;
+    upstream sandbox {{
+        server {upstream};
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        access_log {dir}/access.log bench;
+        location / {{
+            limit_req zone=account burst={burst} nodelay;
+            proxy_pass http://sandbox;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_max_temp_file_size 0;
+        }}
+    }}
+}}
+"""
+
+
+@dataclass(slots=True, frozen=True)
+class NginxProxy:
+    """A running nginx: where it listens and where it logs."""
+
+    url: str
+    access_log: Path
+    config: Path
+
+    def log_lines(self) -> list[tuple[float, int, str]]:
+        """(epoch seconds, HTTP status, request URI) per request, in log order."""
+        rows = []
+        for line in self.access_log.read_text().splitlines():
+            msec, status, uri = line.split(" ", 2)
+            rows.append((float(msec), int(status), uri))
+        return rows
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], error_log: Path) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited {proc.returncode}: {error_log.read_text()[-500:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("nginx did not start listening within 10 s")
+
+
+@contextlib.contextmanager
+def nginx_proxy(
+    binary: Path, *, upstream: str, workdir: Path, rate: int, burst: int
+) -> Iterator[NginxProxy]:
+    """nginx in the foreground with its own config in `workdir`, stopped on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = workdir / "nginx.conf"
+    target = urlsplit(upstream).netloc
+    config.write_text(_CONF.format(dir=workdir, rate=rate, burst=burst, upstream=target, port=port))
+    error_log = workdir / "error.log"
+    cmd = [str(binary), "-p", str(workdir), "-e", str(error_log), "-c", str(config)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(port, proc, error_log)
+        yield NginxProxy(f"http://127.0.0.1:{port}", workdir / "access.log", config)
+    finally:
+        proc.send_signal(signal.SIGQUIT)  # graceful: finish writing the access log
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

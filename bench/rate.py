@@ -1,0 +1,67 @@
+"""Figure 2, rate fidelity: the harvester at --rate 20 behind nginx's limit_req 20 r/s, burst 2.
+
+About a minute of work (105 searches of 1,100 hits: 1,155 calls). nginx's access log is
+the referee: rejections are its 429s (and 503s, its default refusal status, in case the
+config were ignored), and the achieved rate is (calls - 1) / (last - first) of the
+results calls it passed, over the limit.
+"""
+
+from __future__ import annotations
+
+from bench.jobs import CONCURRENCY, ids_for, min_job_calls, write_job
+from bench.nginx import nginx_proxy
+from bench.procs import harvester_cmd, run_measured, sandbox_process
+from bench.table import Context, Row
+
+__all__ = ["run"]
+
+LIMIT = 20  #: nginx's rate, requests/s
+BURST = 2
+SEARCHES = 105
+TARGET = 0.95
+
+
+def run(ctx: Context) -> list[Row]:
+    """Measure figure 2."""
+    name = "2 Rate fidelity (nginx)"
+    measure = "achieved rate ÷ limit; rejections"
+    if ctx.nginx is None:
+        return [Row(name, measure, "n/a", f"≥ {TARGET}; 0", None, ctx.nginx_problem)]
+    work = ctx.workdir / "rate"
+    searches = ids_for([1100] * SEARCHES, "rate")
+    job = write_job(work, "rate", searches, rate=LIMIT, concurrency=CONCURRENCY)
+    with (
+        sandbox_process() as sandbox,
+        nginx_proxy(
+            ctx.nginx, upstream=sandbox.url, workdir=work / "nginx", rate=LIMIT, burst=BURST
+        ) as proxy,
+    ):
+        cmd = harvester_cmd(job, work / "out", "--fresh", "--rate", str(LIMIT))
+        result = run_measured(cmd, env=sandbox.env(proxy.url), log=work / "harvester.log")
+        server_calls = sandbox.calls()
+    lines = proxy.log_lines()
+    rejected = sum(1 for _, status, _ in lines if status in (429, 503))
+    passed = [t for t, status, uri in lines if status == 200 and "/image-search/" in uri]
+    span = passed[-1] - passed[0] if len(passed) > 1 else float("nan")
+    achieved = (len(passed) - 1) / span
+    ratio = achieved / LIMIT
+    met = ratio >= TARGET and rejected == 0 and result.code == 0
+    limits = ""
+    if not met:
+        limits = (
+            f"harvester exit {result.code}; {rejected} rejected; the throttle aims at "
+            "0.97 × the rate (harvester/engine/rate.py DEFAULT_MARGIN)"
+        )
+    return [
+        Row(
+            name,
+            measure,
+            f"{ratio:.3f}; {rejected} rejected",
+            f"≥ {TARGET}; 0",
+            met,
+            f"{achieved:.2f} r/s over {span:.1f} s under limit_req {LIMIT} r/s burst {BURST} "
+            f"nodelay; {len(passed):,} calls passed (job minimum {min_job_calls(searches):,}, "
+            f"sandbox saw {server_calls:,})",
+            limits,
+        )
+    ]
