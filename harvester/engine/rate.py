@@ -4,12 +4,18 @@
     await throttle.acquire()        # before every call
     throttle.slow_down(retry_after) # on 67200001 / HTTP 429; throttle.recovered() on success
 
-The steady rate is aiolimiter's leaky bucket, built as `AsyncLimiter(burst, burst / rate)`
-so no more than `burst` calls leave at once. aiolimiter cannot change its rate while
-tasks wait on it, so the adaptive part is a second, serial gate that only exists while
-slowed down: multiplicative decrease on each push-back (at most once per `cooldown`, so a
-volley of in-flight 429s counts once), additive recovery after quiet intervals, and a
-pause for the whole pool until Retry-After has passed.
+The steady rate is a schedule (GCRA, the virtual-scheduling form of a token bucket): each
+call takes the next slot, `1/rate` after the previous one, and `burst` slots may share a
+moment. A call that leaves late (a busy loop) does not push the later slots back, yet two
+calls at burst 1 never leave closer than the account's own interval. aiolimiter's leaky
+bucket, used before, counts from the moment a waiter wakes, and asyncio timers wake up to
+a millisecond late (epoll counts whole milliseconds): at burst 1 each late wake-up was
+lost for good, 3% of the rate at 40/s. `precise_sleep` makes calls leave on their slots.
+
+The adaptive part slows the schedule down: multiplicative decrease on each push-back (at
+most once per `cooldown`, so a volley of in-flight 429s counts once), additive recovery
+after quiet intervals, and a pause for the whole pool until Retry-After has passed; while
+slowed down, calls leave one at a time.
 """
 
 from __future__ import annotations
@@ -18,14 +24,30 @@ import time
 from collections.abc import Awaitable, Callable
 
 import anyio
-from aiolimiter import AsyncLimiter
 
-__all__ = ["Throttle"]
+__all__ = ["Throttle", "precise_sleep"]
 
 #: Send at this fraction of the account's rate: the server measures arrivals, not our
 #: departures, and loopback or network jitter of a millisecond would otherwise tip a
 #: burst-1 bucket over. 3% costs little and keeps rejections at zero.
 DEFAULT_MARGIN = 0.97
+
+#: The last stretch of a sleep spent yielding to the loop instead of on a timer: asyncio
+#: timers wake up to ~1 ms late. Costs at most this much loop time per paced call.
+_SPIN_S = 0.0015
+
+
+async def precise_sleep(seconds: float) -> None:
+    """Sleep `seconds`, waking within a fraction of a millisecond of the moment.
+
+    A timer covers all but the last 1.5 ms; the rest yields to the loop (other tasks run
+    meanwhile) until the moment has come.
+    """
+    deadline = time.monotonic() + seconds
+    if seconds > _SPIN_S:
+        await anyio.sleep(seconds - _SPIN_S)
+    while time.monotonic() < deadline:
+        await anyio.sleep(0)
 
 
 class Throttle:
@@ -36,11 +58,12 @@ class Throttle:
         "_cooldown",
         "_factor",
         "_last_change",
-        "_limiter",
+        "_left",
+        "_margin",
         "_min_factor",
-        "_next_slot",
         "_pause_until",
         "_sleep",
+        "_tat",
         "burst",
         "rate",
         "slowdowns",
@@ -59,14 +82,14 @@ class Throttle:
         min_factor: float = 1 / 16,
         cooldown: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = precise_sleep,
     ) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate = rate * margin
+        self._margin = margin
         self.burst = burst
         self.slowdowns = 0
-        self._limiter = AsyncLimiter(burst, burst / self.rate)
         self._factor = 1.0  # share of `rate` in force; < 1 while slowed down
         self._min_factor = min_factor
         self._cooldown = cooldown
@@ -74,7 +97,8 @@ class Throttle:
         self._sleep = sleep
         self._pause_until = 0.0
         self._last_change = float("-inf")
-        self._next_slot = 0.0
+        self._tat = float("-inf")  # when the next call may leave on the schedule (GCRA)
+        self._left = float("-inf")  # when the last call left
 
     @property
     def current_rate(self) -> float:
@@ -83,15 +107,43 @@ class Throttle:
 
     async def acquire(self) -> None:
         """Wait until one more call may leave."""
-        while (wait := self._pause_until - self._clock()) > 0:
-            await self._sleep(wait)
-        await self._limiter.acquire()
-        if self._factor < 1.0:
+        while True:
+            while (wait := self._pause_until - self._clock()) > 0:
+                await self._sleep(wait)
             now = self._clock()
-            slot = max(now, self._next_slot)
-            self._next_slot = slot + 1.0 / self.current_rate
+            slot = self._reserve(now)
             if slot > now:
                 await self._sleep(slot - now)
+            await self._keep_apart()
+            if self._pause_until <= self._clock():
+                self._left = self._clock()
+                return
+            # PatSnap pushed back while this call waited for its slot: wait out the pause
+
+    def _reserve(self, now: float) -> float:
+        """Take the next slot on the schedule: `burst` may share a moment, unless slowed."""
+        interval = 1.0 / self.current_rate
+        tolerance = (self.burst - 1) * interval if not self._serial else 0.0
+        tat = max(self._tat, now)
+        self._tat = tat + interval
+        return max(now, tat - tolerance)
+
+    @property
+    def _serial(self) -> bool:
+        return self.burst == 1 or self._factor < 1.0
+
+    async def _keep_apart(self) -> None:
+        """One at a time, never closer than the account's own interval to the last call.
+
+        The schedule lets calls catch up after one left late (the loop was busy), but a
+        burst-1 limit measures the gap between two arrivals: catching up by more than
+        the margin would get the second one refused.
+        """
+        if not self._serial:
+            return
+        floor = self._margin / self.current_rate
+        while (wait := self._left + floor - self._clock()) > 0:
+            await self._sleep(wait)
 
     def slow_down(self, retry_after: float | None = None) -> None:
         """PatSnap said too fast: halve the rate (once per cooldown) and honour Retry-After."""
