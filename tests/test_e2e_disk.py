@@ -116,18 +116,15 @@ def status(out: Path) -> dict[str, Any]:
     return report
 
 
-@pytest.mark.parametrize(
-    ("size", "full_file"),
-    [("1m", "a shard"), ("400k", "the checkpoint")],
-    ids=["shard-write-fails", "checkpoint-write-fails"],
-)
+# On 1 MB a shard append usually meets the full disk first, on 400 KB the checkpoint's
+# WAL: either way the run must stop cleanly (which one is timing, so it is not asserted).
+@pytest.mark.parametrize("size", ["1m", "400k"])
 def test_a_disk_that_fills_mid_run_ends_clearly_and_a_copy_on_a_bigger_disk_completes(
     box: SandboxProcess,
     job: Path,
     reference: Path,
     tmp_path: Path,
     size: str,
-    full_file: str,
 ) -> None:
     with tmpfs(tmp_path / "small", size) as small:
         out = small / "out"

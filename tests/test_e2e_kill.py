@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.e2e_helpers import (
     CHECKPOINT,
@@ -126,7 +127,8 @@ def uncommitted_tails(out: Path) -> int:
     return sum(size > committed[i] for i, size in enumerate(shard_sizes(out)))
 
 
-def test_sigkill_at_twelve_moments_then_resume_equals_an_uninterrupted_run_and_refetches_no_committed_page(  # noqa: E501
+@pytest.mark.slow
+def test_resume_after_twelve_sigkills_equals_a_straight_run_and_refetches_no_committed_page(
     tmp_path: Path,
 ) -> None:
     ids = search_ids(SEED, 30, min_total=200)
