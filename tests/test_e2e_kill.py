@@ -1,7 +1,8 @@
 """The kill -9 acceptance test: the real `harvester run` in a subprocess, SIGKILLed at a
-dozen moments (some right after a commit, some while shards are being appended), resumed
-with the same command until it exits 0, must leave exactly the output of an uninterrupted
-run, and must never pay again for a page that was committed before a kill."""
+dozen moments (after some pages, right after a commit, while shards are being appended, at
+a random delay) and once while it writes the closing files, resumed with the same command
+until it exits 0, must leave exactly the output of an uninterrupted run, and must never pay
+again for a page that was committed before a kill."""
 
 from __future__ import annotations
 
@@ -97,6 +98,9 @@ def kill_at(segment: Segment, out: Path, trigger: str, rng: random.Random) -> bo
     if trigger == "pages":  # somewhere in the middle of fetching
         n = rng.randint(1, 15)
         reached = wait_until(segment, lambda: segment.count_pages() >= n)
+    elif trigger == "closing":  # writing searches.jsonl, manifest.json, _SUCCESS
+        closing = [".searches.jsonl.tmp", "searches.jsonl", ".manifest.json.tmp"]
+        reached = wait_until(segment, lambda: any((out / n).exists() for n in closing))
     else:
         if not wait_until(segment, lambda: segment.count_pages() >= 1):
             return False
@@ -145,7 +149,13 @@ def test_resume_after_twelve_sigkills_equals_a_straight_run_and_refetches_no_com
         for attempt in range(KILLS + 5):
             log = tmp_path / f"run-{attempt}.log"
             segment = Segment(start_run(box, job, out, log), log)
-            trigger = triggers[attempt % len(triggers)] if len(kills) < KILLS else None
+            trigger = (
+                triggers[attempt % len(triggers)]
+                if len(kills) < KILLS
+                else "closing"
+                if "closing" not in kills
+                else None
+            )
             killed = trigger is not None and kill_at(segment, out, trigger, rng)
             if not killed:
                 code = segment.proc.wait(timeout=_SEGMENT_TIMEOUT_S)
