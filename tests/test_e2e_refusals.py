@@ -216,3 +216,16 @@ def test_a_second_run_on_a_held_directory_exits_4_and_one_after_a_sigkill_procee
     assert len({(r[0], r[1]) for r in records}) == len(records)
     assert set(read_searches(out)) == set(ids)
     assert (out / "_SUCCESS").exists()
+
+
+def test_running_a_finished_job_again_says_so_exits_0_and_calls_nothing(
+    box: SandboxProcess, finished: tuple[Path, Path], tmp_path: Path
+) -> None:
+    job, out = copy_of(finished, tmp_path)
+    files = output_files(out)
+    billed = box.settled_stats()["billed"]
+    done = run(box, "run", job, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "nothing to do" in done.stdout
+    assert output_files(out) == files
+    assert box.settled_stats()["billed"] == billed

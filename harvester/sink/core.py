@@ -71,6 +71,7 @@ class Sink:
         "_identity",
         "_lock",
         "_run_id",
+        "_run_recorded",
         "_shards",
         "_started_at",
         "_writer",
@@ -93,6 +94,7 @@ class Sink:
         self._writer = Writer(checkpoint, shards)
         self._started_at = utc_now()
         self._run_id = f"{self._started_at[:19].replace(':', '')}-{uuid.uuid4().hex[:8]}"
+        self._run_recorded = False
         self._closed = False
 
     @classmethod
@@ -137,7 +139,10 @@ class Sink:
                 sizes = [size for _, size, _ in checkpoint.shard_rows()]
                 shard_set = ShardSet(out_dir, sizes)
                 sink = cls(out_dir, lock, checkpoint, shard_set, identity)
-                checkpoint.add_run(sink._run_id, sink._started_at)
+                # a complete directory is only looked at (the caller says "nothing to do"):
+                # record the run when it writes something, so looking changes nothing
+                if not success_matches(out_dir, identity.fingerprint_sha256):
+                    sink._record_run()
                 if not all(p.status for p in checkpoint.progress().values()):
                     with output_errors(out_dir):  # shards are about to grow
                         (out_dir / SUCCESS_NAME).unlink(missing_ok=True)
@@ -229,12 +234,18 @@ class Sink:
         """Write searches.jsonl and manifest.json, then _SUCCESS iff every search is final.
         `run_info` becomes the manifest's settings, minus anything credential-like."""
         self._check_open()
+        if not self._run_recorded:
+            self._record_run()
         ended_at = utc_now()
         runs = self._checkpoint.end_run(self._run_id, ended_at)
         run = RunInfo(self._run_id, self._started_at, ended_at)
         return write_closing_files(
             self._checkpoint, self._identity, self.out_dir, run, runs, run_info
         )
+
+    def _record_run(self) -> None:
+        self._checkpoint.add_run(self._run_id, self._started_at)
+        self._run_recorded = True
 
     def close(self) -> None:
         """Close files and the checkpoint and release the lock (idempotent)."""
