@@ -201,9 +201,9 @@ def test_resume_after_twelve_sigkills_equals_a_straight_run_and_refetches_no_com
     assert set(billed) == set(reference_billed)
     assert all(n == 1 for n in reference_billed.values())
     twice = sum(1 for n in billed.values() if n > 1)
-    print(
-        f"\nkills={len(kills)} ({', '.join(kills)}), tails cut={tails}, "
+    figures = (
+        f"kills={len(kills)} ({', '.join(kills)}), tails cut={tails}, "
         f"pages={len(reference_billed)}, billed={totals['billed']}, paid twice={twice}, "
-        f"per kill={rebilled_per_kill}"
+        f"newly paid twice per run={rebilled_per_kill}"
     )
-    assert twice <= len(kills) * CONCURRENCY
+    assert twice <= len(kills) * CONCURRENCY, figures
