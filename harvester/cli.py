@@ -75,6 +75,9 @@ from harvester.sink.status import read_status
 __all__ = ["entry", "main"]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
+#: Added to DESIGN.md's codes: the output could not be written (disk full, read-only).
+#: Distinct from 1 so a scheduler can tell a storage problem from failed searches.
+EXIT_OUTPUT = 5
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -110,7 +113,9 @@ def exit_codes() -> Iterator[None]:
         raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
     except OutputLocked as exc:
         raise CliError(f"harvester: {exc}", EXIT_LOCKED) from exc
-    except (OutputError, UnknownSearch) as exc:
+    except OutputError as exc:
+        raise CliError(f"harvester: {exc}", EXIT_OUTPUT) from exc
+    except UnknownSearch as exc:
         raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
     except (NotPublishable, MergeConflict, MissingExtra, BadPartition) as exc:
         raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
@@ -601,7 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
         "harvester run jobs/example.toml\n\n"
         "exit codes: 0 all complete/empty/truncated, 1 some failed or expired, "
         "2 bad usage or job file,\n  3 stopped by the platform (resumable), "
-        "4 output locked, 130/143 interrupted (resumable)",
+        "4 output locked, 5 output not writable (disk full, read-only; resumable),\n"
+        "  130/143 interrupted (resumable)",
     )
     parser.add_argument("--version", action="version", version=f"harvester {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -129,13 +129,13 @@ def test_a_disk_that_fills_mid_run_ends_clearly_and_a_copy_on_a_bigger_disk_comp
     with tmpfs(tmp_path / "small", size) as small:
         out = small / "out"
         done = run(box, "run", job, "--out", out)
-        assert done.returncode == 1, done.stderr
+        assert done.returncode == 5, done.stderr
         assert_clear_error(done.stderr, out, "no space left on the device")
         committed = committed_pages(out)
         assert committed, "the disk filled before the first commit: make the tmpfs bigger"
 
         again = run(box, "run", job, "--out", out)  # still full: same message, no damage
-        assert again.returncode == 1, again.stderr
+        assert again.returncode == 5, again.stderr
         assert_clear_error(again.stderr, out, "no space left on the device")
         assert committed_pages(out) >= committed
 
