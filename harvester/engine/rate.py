@@ -6,11 +6,13 @@
 
 The steady rate is a schedule (GCRA, the virtual-scheduling form of a token bucket): each
 call takes the next slot, `1/rate` after the previous one, and `burst` slots may share a
-moment. A call that leaves late (a busy loop) does not push the later slots back, yet two
-calls at burst 1 never leave closer than the account's own interval. aiolimiter's leaky
-bucket, used before, counts from the moment a waiter wakes, and asyncio timers wake up to
-a millisecond late (epoll counts whole milliseconds): at burst 1 each late wake-up was
-lost for good, 3% of the rate at 40/s. `precise_sleep` makes calls leave on their slots.
+moment. At burst 1 a call never leaves sooner than `1/rate` after the previous one did,
+so one that left late (a busy or descheduled process) pushes the next back rather than
+let it catch up: a burst-1 limit measures the gap between two arrivals, and a catch-up
+would spend the margin that absorbs network and server jitter. aiolimiter's leaky bucket,
+used before, has that property too, but its waiters wake on asyncio timers, up to a
+millisecond late (epoll counts whole milliseconds), which cost 3% of the rate at 40/s;
+`precise_sleep` makes calls leave within a fraction of a millisecond of their slot.
 
 The adaptive part slows the schedule down: multiplicative decrease on each push-back (at
 most once per `cooldown`, so a volley of in-flight 429s counts once), additive recovery
@@ -59,7 +61,6 @@ class Throttle:
         "_factor",
         "_last_change",
         "_left",
-        "_margin",
         "_min_factor",
         "_pause_until",
         "_sleep",
@@ -87,7 +88,6 @@ class Throttle:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be > 0 and burst >= 1")
         self.rate = rate * margin
-        self._margin = margin
         self.burst = burst
         self.slowdowns = 0
         self._factor = 1.0  # share of `rate` in force; < 1 while slowed down
@@ -133,15 +133,10 @@ class Throttle:
         return self.burst == 1 or self._factor < 1.0
 
     async def _keep_apart(self) -> None:
-        """One at a time, never closer than the account's own interval to the last call.
-
-        The schedule lets calls catch up after one left late (the loop was busy), but a
-        burst-1 limit measures the gap between two arrivals: catching up by more than
-        the margin would get the second one refused.
-        """
+        """One at a time: never sooner than `1/rate` after the last call left."""
         if not self._serial:
             return
-        floor = self._margin / self.current_rate
+        floor = 1.0 / self.current_rate
         while (wait := self._left + floor - self._clock()) > 0:
             await self._sleep(wait)
 
