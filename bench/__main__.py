@@ -89,8 +89,9 @@ def main(argv: Sequence[str]) -> int:
     if unknown:
         parser.error(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
     started = time.perf_counter()
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-    WORKDIR.mkdir(parents=True)
+    for name in chosen:  # other figures' logs stay for a look
+        shutil.rmtree(WORKDIR / name, ignore_errors=True)
+    WORKDIR.mkdir(parents=True, exist_ok=True)
     install_log = WORKDIR / "install.log"
     print(f"bench: installing what it needs (log: {install_log.relative_to(ROOT)})", flush=True)
     nginx, nginx_problem = ensure_nginx(install_log)
@@ -103,7 +104,8 @@ def main(argv: Sequence[str]) -> int:
         try:
             rows += _figure(name)(ctx)
         except Exception as exc:  # one broken figure must not cost the others
-            log = WORKDIR / f"{name}-error.txt"
+            log = WORKDIR / name / "error.txt"
+            log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc())
             rows.append(_failed_row(name, exc, log))
         print(f"bench: figure {name} took {time.perf_counter() - began:.0f} s", flush=True)

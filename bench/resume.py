@@ -60,7 +60,7 @@ def _scenario(
     limits = ""
     if not met:
         limits = (
-            f"{label}: {repeated} pages paid twice, because {uncommitted} paid pages were not "
+            f"{repeated} pages paid twice, because {uncommitted} paid pages were not "
             f"yet committed when the process died: up to {CONCURRENCY} answers in flight, the "
             "rest landed and queued for the writer or inside its commit (see the notes)"
         )
