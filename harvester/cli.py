@@ -500,9 +500,9 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _span(seconds: float) -> str:
-    """Seconds for people: 42 s, 12.5 min, 3.2 h."""
+    """Seconds for people: 4.2 s, 12.5 min, 3.2 h."""
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.1f} s"  # a tenth: short runs are compared with this
     if seconds < 2 * 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
