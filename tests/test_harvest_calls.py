@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+
+import orjson
 
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
@@ -51,3 +54,46 @@ async def test_fault_free_run_pays_exactly_the_minimal_calls_once_each(
     assert rows["SBX-2500-truncated"]["reachable"] == 1100
     assert sum(row["calls"] for row in rows.values()) == expected_calls
     assert (out / "_SUCCESS").exists() and len(read_records(out)) > 0
+
+
+PLAN_IDS = [f"SBX-{n}-plan{i}" for i, n in enumerate([450, 120, 999, 30, 1100, 2000, 0, 700])] + [
+    f"SBX-{n}-more{i}" for i, n in enumerate([1050, 880, 640, 1100, 310, 1500])
+]
+
+
+def planned(stdout: str) -> tuple[str, str]:
+    """The `calls` and `time` values `harvester plan` printed."""
+    fields = dict(line.split(None, 1) for line in stdout.splitlines()[1:] if line.strip())
+    return fields["calls"].strip(), fields["time"].split(" at ")[0].strip()
+
+
+async def test_plan_after_a_probe_predicts_the_runs_calls_exactly_and_its_time_within_10_percent(
+    tmp_path: Path, dataset: Dataset
+) -> None:
+    job = write_job(tmp_path, PLAN_IDS, rate=40, concurrency=4)
+    out = tmp_path / "out"
+    plan = ["plan", str(job), "--out", str(out)]
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        env = cli_env(sandbox.url)
+        code, blind = await run_cli(plan, env, tmp_path)
+        assert code == 0 and sandbox.stats.calls == 0, blind
+        assert planned(blind.stdout)[0].startswith(f"{len(PLAN_IDS)} to {len(PLAN_IDS) * 11} ")
+
+        code, probe = await run_cli([*plan, "--probe"], env, tmp_path)
+        assert code == 0 and sandbox.stats.calls == len(PLAN_IDS), probe  # page 0 of each
+        calls, span = planned(probe.stdout)
+
+        code, run = await run_cli(["run", str(job), "--out", str(out)], env, tmp_path)
+        run_calls = sandbox.stats.calls - len(PLAN_IDS)
+        assert code == 0, run
+        assert sandbox.stats.pages_billed_twice == 0  # run did not pay page 0 again
+    assert int(calls) == run_calls == calls_needed(dataset, PLAN_IDS) - len(PLAN_IDS)
+    manifest = orjson.loads((out / "manifest.json").read_bytes())
+    took = (stamp(manifest["ended_at"]) - stamp(manifest["started_at"])).total_seconds()
+    assert span.endswith(" s")
+    assert abs(float(span[:-2]) - took) <= 0.1 * took, (span, took)
+
+
+def stamp(text: str) -> datetime:
+    """An ISO-8601 time with a Z."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,138 @@
+"""The 20-minute window: a search past its deadline is tried once and ends `expired`
+(exit 1); earlier deadlines are served first; under overload the harvester completes
+nearly as many searches as the best possible order would."""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from harvester.paging import min_calls
+from harvester.sandbox import running_sandbox
+from harvester.sandbox.dataset import Dataset
+from tests.conftest import SEED
+from tests.test_harvest_support import (
+    calls_needed,
+    cli_env,
+    read_searches,
+    run_cli,
+    sandbox_config,
+    search_total,
+    write_job,
+)
+
+
+def iso(epoch: float) -> str:
+    """Epoch seconds as the ISO-8601 a job file takes."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def test_a_search_created_before_its_window_ends_expired_after_one_call(
+    tmp_path: Path,
+) -> None:
+    created = time.time() - 21 * 60  # PatSnap created it 21 minutes ago: the window is shut
+    searches = [{"id": "SBX-300-old", "created_at": iso(created)}, "SBX-250-fresh"]
+    job = write_job(tmp_path, searches, rate=100)
+    out = tmp_path / "out"
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        sandbox.register("SBX-300-old", created)
+        code, cli = await run_cli(
+            ["run", str(job), "--out", str(out)], cli_env(sandbox.url), tmp_path
+        )
+        stats = sandbox.stats
+    assert code == 1, cli
+    rows = read_searches(out)
+    assert rows["SBX-300-old"]["status"] == "expired"
+    assert rows["SBX-300-old"]["calls"] == 1 and rows["SBX-300-old"]["records"] == 0
+    assert rows["SBX-250-fresh"]["status"] == "complete"
+    assert stats.expired == 1 and stats.calls == 1 + 3
+    assert "expired" in cli.stdout and "create them again" in cli.stdout
+    assert (out / "_SUCCESS").exists()  # every search is final, even if not all complete
+
+
+async def test_a_window_that_closes_mid_search_ends_it_expired(tmp_path: Path) -> None:
+    # 11 pages at 4/s need 2.8 s; the window, from the run's start (the harvester) and the
+    # first call (the sandbox), is 1.2 s: the search expires part way
+    job = write_job(
+        tmp_path,
+        ["SBX-1100-closing"],
+        rate=4,
+        concurrency=1,
+        validity_minutes=0.02,
+        grace_seconds=0,
+    )
+    out = tmp_path / "out"
+    async with running_sandbox(sandbox_config(SEED, validity_s=1.2)) as sandbox:
+        code, cli = await run_cli(
+            ["run", str(job), "--out", str(out)], cli_env(sandbox.url), tmp_path
+        )
+        stats = sandbox.stats
+    assert code == 1, cli
+    row = read_searches(out)["SBX-1100-closing"]
+    assert row["status"] == "expired" and 0 < row["pages"] < 11
+    assert stats.expired == 1  # tried once past the deadline, then given up
+
+
+async def test_earlier_deadlines_complete_first(tmp_path: Path) -> None:
+    now = time.time()
+    later = [{"id": f"SBX-300-later{i}", "created_at": iso(now)} for i in range(5)]
+    sooner = [{"id": f"SBX-300-sooner{i}", "created_at": iso(now - 600)} for i in range(5)]
+    job = write_job(tmp_path, later + sooner, rate=100, concurrency=4)  # file order: later first
+    out = tmp_path / "out"
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        for search in later + sooner:
+            sandbox.register(str(search["id"]), datetime.fromisoformat(str(search["created_at"])))
+        args = ["run", str(job), "--out", str(out), "--log-format", "json"]
+        code, cli = await run_cli(args, cli_env(sandbox.url), tmp_path)
+    assert code == 0, cli
+    events = [orjson.loads(line) for line in cli.stderr.splitlines()]
+    done = [e["search_id"] for e in events if e["event"] == "search_done"]
+    assert len(done) == 10
+    assert all("sooner" in sid for sid in done[:5]), done
+
+
+async def test_under_overload_completes_at_least_90_percent_of_the_best_order(
+    tmp_path: Path, dataset: Dataset
+) -> None:
+    # 3 searches of each size from 1 to 11 pages (198 calls) in shuffled order, one shared
+    # 3-s window at 50/s: about half the calls fit.
+    ids = [f"SBX-{pages * 100}-over{copy}" for pages in range(1, 12) for copy in range(3)]
+    random.Random(3).shuffle(ids)
+    created = time.time()
+    searches = [{"id": sid, "created_at": iso(created)} for sid in ids]
+    job = write_job(
+        tmp_path, searches, rate=50, concurrency=4, validity_minutes=0.05, grace_seconds=0
+    )
+    out = tmp_path / "out"
+    async with running_sandbox(sandbox_config(SEED, validity_s=3.0)) as sandbox:
+        for sid in ids:
+            sandbox.register(sid, created)
+        code, cli = await run_cli(
+            ["run", str(job), "--out", str(out)], cli_env(sandbox.url), tmp_path
+        )
+        budget = sandbox.stats.billed  # every call answered inside the window
+    assert code == 1, cli  # some searches expired: it was an overload
+    assert budget < calls_needed(dataset, ids) * 0.75
+    completed = sum(1 for row in read_searches(out).values() if row["status"] == "complete")
+    best = best_possible(sorted(min_calls(search_total(dataset, sid), 100) for sid in ids), budget)
+    ratio = completed / best
+    print(
+        f"overload: {completed} of at most {best} searches completed ({ratio:.3f}), {budget} calls"
+    )
+    assert ratio >= 0.9
+
+
+def best_possible(calls_ascending: list[int], budget: int) -> int:
+    """The most searches any order completes in `budget` calls (equal deadlines, sizes known):
+    the smallest ones first."""
+    spent = done = 0
+    for calls in calls_ascending:
+        if spent + calls > budget:
+            break
+        spent += calls
+        done += 1
+    return done
