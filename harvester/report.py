@@ -147,10 +147,14 @@ def format_summary(
 ) -> str:
     """The short report printed when a run ends: what happened and what to do next."""
     statuses = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
+    final = sum(by_status.values())
+    total = totals.get("searches", final)
+    # a stopped run must not read as done: say how many of the job's searches are final
+    searches = f"{final}" if total == final else f"{final} of {total} final"
     lines = [
         f"harvester: job {job_name!r} {'finished' if success else 'stopped, resumable'}"
         f" in {_duration(elapsed)}",
-        f"  searches  {sum(by_status.values())} ({statuses})",
+        f"  searches  {searches} ({statuses})",
         f"  records   {totals.get('records', 0):,} written,"
         f" {totals.get('duplicates', 0):,} duplicates dropped",
         f"  calls     {stats.calls:,} this run ({stats.retries:,} retries,"

@@ -36,6 +36,7 @@ async def test_quota_stops_with_exit_3_then_a_raised_quota_resumes_without_payin
     assert code == 3, first
     assert exhausted.billed == QUOTA and exhausted.quota_rejected >= 3
     assert "quota is used up" in first.stdout and "run the same command again" in first.stdout
+    assert f"of {len(IDS)} final" in first.stdout  # the summary does not read as done
     assert (out / "searches.jsonl").exists() and (out / "manifest.json").exists()
     assert not (out / "_SUCCESS").exists()
     assert sum(row["pages"] for row in read_searches(out).values()) == QUOTA
