@@ -16,7 +16,10 @@ import statistics
 import time
 from pathlib import Path
 
-from harvester.engine.rate import Throttle, precise_sleep
+import anyio
+import pytest
+
+from harvester.engine.rate import PacingStopped, Throttle, precise_sleep
 from tests.conftest import SEED
 from tests.test_harvest_support import measure_rate
 
@@ -81,3 +84,30 @@ async def test_precise_sleep_wakes_within_a_fraction_of_a_millisecond() -> None:
         overshoots.append(time.monotonic() - start - 0.004)
     assert min(overshoots) >= 0
     assert statistics.median(overshoots) < 0.0003
+
+
+async def test_closing_the_throttle_releases_waiting_calls_and_refuses_new_ones() -> None:
+    waiting = anyio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waiting.set()
+        await anyio.sleep_forever()  # a long pause (Retry-After) or a slow rate
+
+    throttle = Throttle(1, sleep=sleep)
+    await throttle.acquire()  # the first call leaves at once
+    outcome: list[str] = []
+
+    async def second_call() -> None:
+        try:
+            await throttle.acquire()
+        except PacingStopped:
+            outcome.append("gave up")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(second_call)
+            await waiting.wait()
+            throttle.close()
+    assert outcome == ["gave up"]
+    with pytest.raises(PacingStopped):
+        await throttle.acquire()

@@ -59,3 +59,19 @@ async def test_signal_stops_the_run_resumably_and_the_rerun_pays_no_page_twice(
     assert stats.billed == calls_needed(dataset, IDS)
     assert planned == stats.billed - interrupted
     assert len(read_records(out)) == sum(len(expected_records(dataset, sid)) for sid in IDS)
+
+
+async def test_a_stop_sends_no_call_that_was_only_waiting_for_its_slot(tmp_path: Path) -> None:
+    # at 1 call/s four workers wait for their slots; a Ctrl-C must not send them
+    job = write_job(tmp_path, [f"SBX-1100-slow{i}" for i in range(4)], rate=1, concurrency=4)
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        cli = await start_cli(
+            ["run", str(job), "--out", str(tmp_path / "out")], cli_env(sandbox.url), tmp_path
+        )
+        await wait_until(lambda: sandbox.stats.calls >= 2, 20, "two calls")
+        sent = sandbox.stats.calls  # the next call is due a second after the last
+        cli.send(signal.SIGINT)
+        code = await cli.wait(timeout=20)
+        assert code == 130, cli
+        assert sandbox.stats.calls == sent
+    assert "run the same command again to resume" in cli.stdout

@@ -33,7 +33,7 @@ from harvester.api.errors import (
 )
 from harvester.api.models import Page
 from harvester.engine.events import HarvestStats, NullObserver, Observer
-from harvester.engine.rate import Throttle
+from harvester.engine.rate import PacingStopped, Throttle
 from harvester.engine.retry import RetryPolicy
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
@@ -164,6 +164,7 @@ class Harvest:
             self._stopping = True
             self.stats.stop_reason = reason
             self._observer.event("run_stopping", reason=reason)
+            self._throttle.close()  # calls still waiting for their slot are not sent
         self._wake()
 
     def _wake(self) -> None:
@@ -185,8 +186,9 @@ class Harvest:
         while (item := await self._next()) is not None:
             task, spec = item
             if not self._paced:
-                await self._throttle.acquire()
-                if self._stopping:
+                try:
+                    await self._throttle.acquire()
+                except PacingStopped:
                     self._sched.requeue(task, spec)
                     return
             await self._fetch(task, spec)
@@ -216,6 +218,8 @@ class Harvest:
                 limit=spec.limit,
                 filters=self._filters[task.search_id],
             )
+        except PacingStopped:  # the run stopped while the call waited for its slot: not sent
+            self._unsent(task, spec, attempt)
         except PatSnapError as exc:
             self.stats.answered += 1
             await self._failed(task, spec, attempt, exc)
@@ -223,6 +227,15 @@ class Harvest:
             self.stats.answered += 1
             await self._landed(task, spec, attempt, page)
         self._wake()
+
+    def _unsent(self, task: SearchTask, spec: PageSpec, attempt: int) -> None:
+        self.stats.calls -= 1
+        if attempt > 1:
+            self.stats.retries -= 1
+            task.attempts[spec.offset] = attempt - 1
+        else:
+            del task.attempts[spec.offset]
+        self._sched.requeue(task, spec)
 
     async def _landed(self, task: SearchTask, spec: PageSpec, attempt: int, page: Page) -> None:
         self._throttle.recovered()

@@ -3,6 +3,7 @@
     throttle = Throttle(rate=10, burst=1)
     await throttle.acquire()        # before every call
     throttle.slow_down(retry_after) # on 67200001 / HTTP 429; throttle.recovered() on success
+    throttle.close()                # stopping: calls still waiting raise PacingStopped
 
 The steady rate is a schedule (GCRA, the virtual-scheduling form of a token bucket): each
 call takes the next slot, `1/rate` after the previous one, and `burst` slots may share a
@@ -27,7 +28,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-__all__ = ["Throttle", "precise_sleep"]
+__all__ = ["PacingStopped", "Throttle", "precise_sleep"]
 
 #: Send at this fraction of the account's rate: the server measures arrivals, not our
 #: departures, and loopback or network jitter of a millisecond would otherwise tip a
@@ -52,11 +53,16 @@ async def precise_sleep(seconds: float) -> None:
         await anyio.sleep(0)
 
 
+class PacingStopped(Exception):
+    """The throttle was closed: the call that waited for its slot must not be sent."""
+
+
 class Throttle:
     """Paces calls to `rate`/s (burst `burst`), slowing down and recovering on push-back."""
 
     __slots__ = (
         "_clock",
+        "_closed",
         "_cooldown",
         "_factor",
         "_last_change",
@@ -65,6 +71,7 @@ class Throttle:
         "_pause_until",
         "_sleep",
         "_tat",
+        "_waiting",
         "burst",
         "rate",
         "slowdowns",
@@ -99,6 +106,8 @@ class Throttle:
         self._last_change = float("-inf")
         self._tat = float("-inf")  # when the next call may leave on the schedule (GCRA)
         self._left = float("-inf")  # when the last call left
+        self._closed = False
+        self._waiting: set[anyio.CancelScope] = set()  # one per acquire() under way
 
     @property
     def current_rate(self) -> float:
@@ -106,7 +115,29 @@ class Throttle:
         return self.rate * self._factor
 
     async def acquire(self) -> None:
-        """Wait until one more call may leave."""
+        """Wait until one more call may leave; PacingStopped once the throttle is closed."""
+        if self._closed:
+            raise PacingStopped("the run is stopping")
+        with anyio.CancelScope() as scope:
+            self._waiting.add(scope)
+            try:
+                await self._wait_for_slot()
+            finally:
+                self._waiting.discard(scope)
+        if scope.cancel_called:
+            raise PacingStopped("the run is stopping")
+
+    def close(self) -> None:
+        """Let no more calls leave: those waiting for a slot, even a long pause, give up now.
+
+        Stopping a run (Ctrl-C, a quota) must not send, and pay for, the calls that were
+        only waiting for their turn, nor wait out a Retry-After first.
+        """
+        self._closed = True
+        for scope in self._waiting:
+            scope.cancel()
+
+    async def _wait_for_slot(self) -> None:
         while True:
             while (wait := self._pause_until - self._clock()) > 0:
                 await self._sleep(wait)
