@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from harvester.api.errors import (
@@ -58,6 +59,7 @@ class FakeApi:
         self.order.append((search_id, offset))
         if self.gate is not None:
             await self.gate.wait()
+        await anyio.lowlevel.checkpoint()  # like a real call: other workers run meanwhile
         errors = self.script.get((search_id, offset))
         if errors:
             raise errors.pop(0)
@@ -255,3 +257,26 @@ async def test_stop_before_start_fetches_nothing(concurrency: int) -> None:
     await pool.run()
     receive.close()
     assert not api.calls
+
+
+async def test_past_its_window_a_started_search_costs_one_refused_call_not_a_volley() -> None:
+    from harvester.sink.checkpoint import SearchProgress
+
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    now = created.timestamp() + 25 * 60
+    totals = {"late": 900}
+    script = {("late", off): [SearchFailed("gone", code=68300004)] for off in range(100, 900, 100)}
+    progress = {
+        "late": SearchProgress("late", 900, frozenset({0}), None, 0, 0, 1, 0, None, None, None)
+    }
+    api = FakeApi(totals, script)
+    options = HarvestOptions(rate=10_000, concurrency=8, retry=FAST)
+    _, messages = await harvest(
+        api,
+        make_job(totals, created_at=created),
+        options=options,
+        progress=progress,
+        clock=lambda: now,
+    )
+    assert ended(messages)["late"].status == "expired"
+    assert sum(api.calls.values()) == 1

@@ -75,6 +75,10 @@ class Scheduler:
             if key != task.queued or task.ended or not task.pending:
                 continue  # a stale entry: the search ended or was re-queued with a new key
             task.queued = None
+            if task.deadline < now and task.in_flight > 0:
+                # Past its window a search is tried one call at a time: if PatSnap refuses
+                # it, it ends expired after one call, not after a volley of refused calls.
+                continue  # re-queued when its call comes back
             spec = task.pending.pop(0)
             task.in_flight += 1
             self._push(task)
@@ -96,11 +100,12 @@ class Scheduler:
             task.pending = [
                 p for p in plan_pages(total, task.limit) if p.offset not in task.done_offsets
             ]
-            self._push(task)
+        self._push(task)
 
     def park(self, task: SearchTask, spec: PageSpec, ready_at: float) -> None:
         """Put a failed page aside until `ready_at` (its backoff)."""
         task.in_flight -= 1
+        self._push(task)
         task.waiting += 1
         self._seq += 1
         heapq.heappush(self._parked, (ready_at, self._seq, task.search_id, spec.offset, spec.limit))
@@ -114,6 +119,7 @@ class Scheduler:
     def drop(self, task: SearchTask) -> None:
         """A dispatched page came back without a page and will not be retried."""
         task.in_flight -= 1
+        self._push(task)
 
     def end(self, task: SearchTask) -> None:
         """The search's fate is decided: drop what it still had queued or parked."""
