@@ -20,8 +20,17 @@ import anyio
 import pytest
 
 from harvester.engine.rate import PacingStopped, Throttle, precise_sleep
+from harvester.sandbox import running_sandbox
+from harvester.sandbox.dataset import Dataset
 from tests.conftest import SEED
-from tests.test_harvest_support import measure_rate
+from tests.test_harvest_support import (
+    calls_needed,
+    cli_env,
+    measure_rate,
+    run_cli,
+    sandbox_config,
+    write_job,
+)
 
 RATE = 40.0
 SECONDS = 8.0  # the 60-second figure is `make bench`'s (measure_rate with seconds=60)
@@ -32,7 +41,7 @@ async def test_rate_equal_to_the_limit_gets_no_67200001_and_at_least_95_percent(
 ) -> None:
     figure = await measure_rate(tmp_path, rate=RATE, seconds=SECONDS, seed=SEED)
     assert figure.calls >= RATE * SECONDS * 0.95
-    assert figure.rate_limited == 0
+    assert figure.rate_limited == 0, figure
     assert figure.ratio >= 0.95, figure
 
 
@@ -111,3 +120,17 @@ async def test_closing_the_throttle_releases_waiting_calls_and_refuses_new_ones(
     assert outcome == ["gave up"]
     with pytest.raises(PacingStopped):
         await throttle.acquire()
+
+
+async def test_a_rate_above_the_accounts_limit_slows_down_and_pays_every_page_once(
+    tmp_path: Path, dataset: Dataset
+) -> None:
+    ids = ["SBX-1100-fast0", "SBX-1100-fast1"]
+    job = write_job(tmp_path, ids, rate=60, concurrency=8)  # the account allows 20/s
+    async with running_sandbox(sandbox_config(SEED, rate=20, burst=1)) as sandbox:
+        args = ["run", str(job), "--out", str(tmp_path / "out"), "--log-format", "json"]
+        code, cli = await run_cli(args, cli_env(sandbox.url), tmp_path)
+        stats = sandbox.stats
+    assert code == 0, cli
+    assert stats.rate_limited >= 1 and '"event":"slow_down"' in cli.stderr
+    assert stats.billed == calls_needed(dataset, ids) and stats.pages_billed_twice == 0

@@ -24,7 +24,7 @@ from tests.test_harvest_support import (
     write_job,
 )
 
-IDS = [f"SBX-{n}-sig{i}" for i, n in enumerate([1100, 640, 1100, 90, 870, 1100, 300, 1010])]
+IDS = [f"SBX-{n}-sig{i}" for i, n in enumerate([1100, 640, 1100, 90, 870, 300])]
 
 
 @pytest.mark.parametrize(("signum", "expected"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

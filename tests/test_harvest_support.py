@@ -7,6 +7,7 @@ This module holds no tests; `tests/conftest.py` wraps some of it in fixtures.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import signal
@@ -232,6 +233,9 @@ class RateFigure:
     rate_limited: int  #: 67200001 answers
     achieved: float  #: calls/s from the first call until fewer pages than workers were left
     exit_code: int
+    #: the longest the sandbox's event loop went without sampling (5 ms expected): a stall
+    #: of the referee itself bunches arrival stamps, which a refusal may then reflect
+    referee_stall_s: float
 
     @property
     def ratio(self) -> float:
@@ -279,4 +283,5 @@ async def measure_rate(
     begin = next((t, n) for t, n in samples if n >= 1)
     end = next((t, n) for t, n in samples if n >= last)
     achieved = (end[1] - begin[1]) / (end[0] - begin[0])
-    return RateFigure(rate, stats.calls, stats.rate_limited, achieved, code)
+    stall = max(b[0] - a[0] for a, b in itertools.pairwise(samples))
+    return RateFigure(rate, stats.calls, stats.rate_limited, achieved, code, stall)
