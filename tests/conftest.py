@@ -1,7 +1,6 @@
-"""Shared fixtures: the sandbox's data set for a seed, and a scratch folder for CLI runs.
-
-The helpers behind them (job files, the CLI as a subprocess, reading shards) live in
-`tests/test_harvest_support.py`, importable by `make bench` too.
+"""Shared fixtures of the harvest integration tests: the sandbox's data set for the seed
+they use. The helpers behind them (job files, the CLI as a subprocess, reading shards,
+the rate figure) live in `tests/test_harvest_support.py`, importable by `make bench` too.
 """
 
 from __future__ import annotations
@@ -9,9 +8,7 @@ from __future__ import annotations
 import pytest
 
 from harvester.sandbox.dataset import Dataset
-
-#: the sandbox seed of the harvest tests; expected hits are computed from the same seed
-SEED = 11
+from tests.test_harvest_support import SEED
 
 
 @pytest.fixture(scope="session")

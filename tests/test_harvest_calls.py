@@ -9,8 +9,8 @@ import orjson
 
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
-from tests.conftest import SEED
 from tests.test_harvest_support import (
+    SEED,
     calls_needed,
     cli_env,
     read_records,

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 
 from harvester.sandbox import running_sandbox
-from tests.conftest import SEED
 from tests.test_harvest_support import (
     CLIENT_SECRET,
+    SEED,
     cli_env,
     run_cli,
     sandbox_config,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from harvester.sandbox import ALL_FAULTS, running_sandbox
 from harvester.sandbox.dataset import Dataset
-from tests.conftest import SEED
 from tests.test_harvest_support import (
+    SEED,
     cli_env,
     expected_records,
     read_records,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
-from tests.conftest import SEED
 from tests.test_harvest_support import (
+    SEED,
     billed_keys,
     calls_needed,
     cli_env,

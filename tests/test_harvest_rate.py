@@ -22,8 +22,8 @@ import pytest
 from harvester.engine.rate import PacingStopped, Throttle, precise_sleep
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
-from tests.conftest import SEED
 from tests.test_harvest_support import (
+    SEED,
     calls_needed,
     cli_env,
     measure_rate,

@@ -11,8 +11,8 @@ import pytest
 
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
-from tests.conftest import SEED
 from tests.test_harvest_support import (
+    SEED,
     calls_needed,
     cli_env,
     expected_records,

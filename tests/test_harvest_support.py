@@ -29,6 +29,8 @@ from harvester.sandbox.query import parse_query
 from harvester.sandbox.stats import SandboxStats
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the sandbox seed of the harvest tests; expected hits are computed from the same seed
+SEED = 11
 CLIENT_ID = "harvest-test-client"
 #: distinctive, so a test can look for it in every byte the harvester writes
 CLIENT_SECRET = "s3cret-Harvest-9f27c1"
