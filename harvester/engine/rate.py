@@ -31,8 +31,10 @@ import anyio
 __all__ = ["PacingStopped", "Throttle", "precise_sleep"]
 
 #: Send at this fraction of the account's rate: the server measures arrivals, not our
-#: departures, and loopback or network jitter of a millisecond would otherwise tip a
-#: burst-1 bucket over. 3% costs little and keeps rejections at zero.
+#: departures, and a burst-1 bucket refuses a call whose arrival comes sooner than 1/rate
+#: after the last one. 3% absorbs jitter up to 3% of the interval (0.77 ms at 40/s, 3 ms
+#: at 10/s); a server that stamps arrivals later than that now and then (a busy shared
+#: machine) will refuse a few calls, which slow_down() then handles.
 DEFAULT_MARGIN = 0.97
 
 #: The last stretch of a sleep spent yielding to the loop instead of on a timer: asyncio
