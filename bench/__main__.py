@@ -29,7 +29,7 @@ FIGURES = ("cpu", "rate", "scale", "deadline", "peers", "resume")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 WORKDIR = ROOT / "out" / "bench"
 NOTES_MARK = "<!-- notes: everything below this line is kept when the bench rewrites the file -->"
-_OURS = ("aiohttp", "anyio", "aiolimiter", "orjson")
+_OURS = ("aiohttp", "anyio", "orjson")
 
 
 def _figure(name: str) -> Callable[[Context], list[Row]]:

@@ -278,7 +278,15 @@ class Harvest:
             self.stop(f"PatSnap stopped the run: {exc}")
             return
         if isinstance(exc, SlowDown):
-            self._throttle.slow_down(exc.retry_after)
+            pause = exc.retry_after
+            if isinstance(exc, QuotaAmbiguous):
+                # Space the few tries at the ambiguous quota code over the whole span, with
+                # the pool paused in between, instead of retrying at the slowed rate and
+                # paying for dozens of refused calls before deciding.
+                policy = self._options.retry
+                gap = policy.quota_min_span / max(1, policy.quota_attempts - 1)
+                pause = max(pause or 0.0, gap)
+            self._throttle.slow_down(pause)
             self.stats.slowdowns = self._throttle.slowdowns
             self._observer.event(
                 "slow_down",

@@ -37,6 +37,13 @@ __all__ = ["PacingStopped", "Throttle", "precise_sleep"]
 #: machine) will refuse a few calls, which slow_down() then handles.
 DEFAULT_MARGIN = 0.97
 
+#: Multiplicative decrease per push-back. Not the textbook 1/2: on a shared machine an
+#: isolated 67200001 is usually one late arrival, not a sustained excess, and halving
+#: for it cost 30% of a short run; persistent push-back still backs off geometrically.
+DECREASE = 0.7
+#: Share of the rate won back per quiet cooldown after a slow-down.
+RECOVERY = 0.1
+
 #: The last stretch of a sleep spent yielding to the loop instead of on a timer: asyncio
 #: timers wake up to ~1 ms late. Costs at most this much loop time per paced call.
 _SPIN_S = 0.0015
@@ -176,22 +183,22 @@ class Throttle:
             await self._sleep(wait)
 
     def slow_down(self, retry_after: float | None = None) -> None:
-        """PatSnap said too fast: halve the rate (once per cooldown) and honour Retry-After."""
+        """PatSnap said too fast: cut the rate (once per cooldown) and honour Retry-After."""
         now = self._clock()
         pause = retry_after if retry_after is not None else 1.0 / self.current_rate
         self._pause_until = max(self._pause_until, now + min(pause, 60.0))
         if now - self._last_change < self._cooldown:
             return
-        self._factor = max(self._min_factor, self._factor / 2)
+        self._factor = max(self._min_factor, self._factor * DECREASE)
         self._last_change = now
         self.slowdowns += 1
 
     def recovered(self) -> None:
-        """A call went through: win back a tenth of the rate per quiet interval."""
+        """A call went through: win back a tenth of the rate per quiet cooldown."""
         if self._factor >= 1.0:
             return
         now = self._clock()
-        if now - self._last_change < 2 * self._cooldown:
+        if now - self._last_change < self._cooldown:
             return
-        self._factor = min(1.0, self._factor + 0.1)
+        self._factor = min(1.0, self._factor + RECOVERY)
         self._last_change = now
