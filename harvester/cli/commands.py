@@ -1,0 +1,175 @@
+"""The short commands: validate, plan, status, codes, sandbox, publish, export, merge."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import time
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+
+from harvester.api.errors import ACTIONS
+from harvester.cli.exits import EXIT_OK, EXIT_USAGE
+from harvester.cli.run import job_and_out, probe
+from harvester.engine.plan import plan_job
+from harvester.jobs import load_job, validate_job
+from harvester.ops import (
+    export_parquet,
+    merge_runs,
+    publish,
+)
+from harvester.ops.merge import write_json
+from harvester.sink import (
+    CHECKPOINT_NAME,
+)
+from harvester.sink.status import read_status
+
+# --- validate, plan, status, codes, sandbox ------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester validate`: every problem of a job file, with file:line."""
+    problems = validate_job(args.job)
+    if problems:
+        for problem in problems:
+            err.write(f"{problem}\n")
+        err.write(f"harvester: {len(problems)} problem(s) in {args.job}\n")
+        return EXIT_USAGE
+    job = load_job(args.job)
+    out.write(f"{args.job}: ok, job {job.settings.name!r} with {len(job.searches)} searches\n")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester plan`: calls needed, minutes at the rate, windows that cannot be met."""
+    job, out_dir, _ = job_and_out(args)
+    if args.probe:
+        code = probe(job, out_dir, args, err)
+        if code != EXIT_OK:
+            return code
+    known: dict[str, tuple[int | None, frozenset[int], bool]] = {}
+    start = time.time()
+    if (out_dir / CHECKPOINT_NAME).exists():
+        report = read_status(out_dir)
+        for row in report.searches:
+            known[row.search_id] = (row.total, row.done_offsets, row.status is not None)
+        start = report.run_start or start
+    plan = plan_job(
+        job,
+        known,
+        rate=job.settings.rate,
+        start=start,
+        validity_s=job.settings.validity_minutes * 60,
+    )
+    calls = f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
+    fastest, slowest = plan.calls_min / plan.rate, plan.calls_max / plan.rate
+    span = _span(fastest) if plan.exact else f"{_span(fastest)} to {_span(slowest)}"
+    out.write(
+        f"job {job.settings.name!r}: {len(job.searches)} searches"
+        f" ({plan.final} already final in {out_dir})\n"
+        f"  calls     {calls}{'' if plan.exact else ' (sizes unknown until page 0; --probe)'}\n"
+        f"  time      {span} at {plan.rate:.2f} req/s\n"
+    )
+    if plan.missed:
+        out.write(
+            f"  windows   {len(plan.missed)} search(es) may miss their window"
+            f"{'' if plan.exact else ' in the worst case'}, e.g.: "
+            + ", ".join(s.search_id for s in plan.missed[:5])
+            + "\n"
+        )
+    else:
+        out.write("  windows   every window can be met\n")
+    return EXIT_OK
+
+
+def _span(seconds: float) -> str:
+    """Seconds for people: 4.2 s, 12.5 min, 3.2 h."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"  # a tenth: short runs are compared with this
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester status`: per-search state and totals from the checkpoint."""
+    report = read_status(Path(args.out_dir))
+    out.write((report.to_json() if args.json else report.to_text()) + "\n")
+    return EXIT_OK
+
+
+def cmd_codes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester codes`: the error-code action table."""
+    for code, info in sorted(ACTIONS.items()):
+        out.write(f"{code}  {info.description:<58} {info.action.value}\n")
+    out.write("other  unlisted error codes: retried a few times, then the search fails\n")
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester sandbox`: the local PatSnap-compatible server."""
+    from harvester.sandbox.server import config_from_args, serve_forever
+
+    config = config_from_args(args)
+
+    def ready(url: str) -> None:
+        out.write(f"PatSnap sandbox listening on {url}\n")
+        out.write(f"  client id/secret: {config.client_id} / (see --help)\n")
+        out.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(
+            functools.partial(serve_forever, config, host=args.host, port=args.port, on_ready=ready)
+        )
+    return EXIT_OK
+
+
+# --- publish, export, merge (logic in harvester.ops) ---------------------------------
+
+
+def cmd_publish(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester publish`: copy a finished run to a lake path or URL."""
+    result = publish(args.out_dir, args.dest)
+    if result.unchanged:
+        out.write(f"harvester: {result.destination} already holds this run; nothing changed\n")
+        return EXIT_OK
+    out.write(
+        f"harvester: published {args.out_dir} to {result.destination}: "
+        f"{len(result.uploaded)} file(s) written, {len(result.kept)} already there"
+        + (f", {len(result.deleted)} stale removed" if result.deleted else "")
+        + "\n"
+    )
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester export`: typed Parquet beside (or instead of) a finished run's NDJSON."""
+    result = export_parquet(args.out_dir, replace=args.replace)
+    done = "wrote" if result.written else "already had"
+    out.write(
+        f"harvester: {done} {len(result.files)} Parquet file(s), {result.records:,} records, "
+        f"in {args.out_dir}"
+        + (f"; removed {len(result.removed)} NDJSON shard(s)" if result.removed else "")
+        + "\n"
+    )
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester merge`: one run description from the partitions' finished runs."""
+    merged = merge_runs(args.out_dirs)
+    if args.out is None:
+        out.write(json.dumps(merged, indent=2) + "\n")
+        return EXIT_OK
+    write_json(merged, args.out)
+    totals = merged["totals"]
+    out.write(
+        f"harvester: merged {len(merged['runs'])} run(s) of job {merged['job_name']!r} into "
+        f"{args.out}: {totals.get('searches', 0):,} searches, {totals.get('records', 0):,} "
+        "records\n"
+    )
+    return EXIT_OK

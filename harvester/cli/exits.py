@@ -1,0 +1,82 @@
+"""Exit codes, in one place: each expected failure mapped to a message and its code."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator
+
+from harvester.api.errors import MissingCredentials
+from harvester.jobs import JobFileError
+from harvester.ops import (
+    BadPartition,
+    DestinationError,
+    MergeConflict,
+    MissingExtra,
+    NotPublishable,
+)
+from harvester.sink import (
+    CheckpointCorrupt,
+    CheckpointMismatch,
+    OutputError,
+    OutputLocked,
+    UnknownSearch,
+)
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
+#: Added to DESIGN.md's codes: the output could not be written (disk full, read-only).
+#: Distinct from 1 so a scheduler can tell a storage problem from failed searches.
+EXIT_OUTPUT = 5
+EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class CliError(Exception):
+    """A message for the user and the exit code that goes with it."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@contextlib.contextmanager
+def exit_codes() -> Iterator[None]:
+    """Map every expected failure to one paragraph on stderr and its exit code."""
+    try:
+        try:
+            yield
+        except BaseExceptionGroup as group:
+            raise _single(group) from None
+    except JobFileError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    except MissingCredentials as exc:
+        raise CliError(f"harvester: {exc.message}", EXIT_USAGE) from exc
+    except CheckpointMismatch as exc:
+        changes = "\n".join(f"  - {c}" for c in exc.changes)
+        raise CliError(
+            f"harvester: the job changed since this output directory was started:\n{changes}\n"
+            "Resuming would mix two different jobs. Run with --fresh to start over in this "
+            "directory, or give another --out.",
+            EXIT_USAGE,
+        ) from exc
+    except CheckpointCorrupt as exc:
+        raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+    except OutputLocked as exc:
+        raise CliError(f"harvester: {exc}", EXIT_LOCKED) from exc
+    except OutputError as exc:
+        raise CliError(f"harvester: {exc}", EXIT_OUTPUT) from exc
+    except UnknownSearch as exc:
+        raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
+    except (NotPublishable, MergeConflict, MissingExtra, BadPartition) as exc:
+        raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+    except DestinationError as exc:  # nothing half-visible was left; publishing again resumes
+        raise CliError(f"harvester: {exc}", EXIT_INCOMPLETE) from exc
+    except FileNotFoundError as exc:
+        raise CliError(f"harvester: {exc}", EXIT_USAGE) from exc
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one real error inside task-group wrappers (e.g. the writer's OutputError)."""
+    errors = list(group.exceptions)
+    while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
+        errors = list(errors[0].exceptions)
+    return errors[0] if len(errors) == 1 else group

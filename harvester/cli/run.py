@@ -1,0 +1,346 @@
+"""`harvester run` (and `plan --probe`): wire job, client, pool and sink; print the summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+
+from harvester.api.auth import ApiKey, Credentials, credentials_from_env
+from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
+from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_SIGNAL, EXIT_STOPPED
+from harvester.engine.events import Observer
+from harvester.engine.harvest import Harvest, HarvestOptions
+from harvester.engine.rate import Throttle
+from harvester.engine.run import prepare, run_harvest
+from harvester.jobs import Job, describe_changes, load_job
+from harvester.ops import (
+    MetricsFile,
+    Partition,
+    partition_dir,
+    partition_job,
+)
+from harvester.report import (
+    JsonLogObserver,
+    ProgressLine,
+    TextLogObserver,
+    format_summary,
+    is_terminal,
+)
+from harvester.sink import (
+    Sink,
+)
+
+# --- run ------------------------------------------------------------------------------
+
+
+def default_out_dir(job: Job, now: datetime) -> Path:
+    """`out/<job>/dt=<date>`: the date of the job's earliest created_at, else today (UTC)."""
+    stamps = [s.created_at for s in job.searches if s.created_at is not None]
+    day = min(stamps).astimezone(UTC).date() if stamps else now.astimezone(UTC).date()
+    return Path("out") / job.settings.name / f"dt={day.isoformat()}"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    names = ("rate", "burst", "concurrency", "shards")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def job_and_out(args: argparse.Namespace) -> tuple[Job, Path, Partition | None]:
+    """The job (with --partition I/N: this worker's share) and its output directory
+    (default out/<job>/dt=<date>, plus part=I-of-N for a partition; --out as given)."""
+    job = load_job(args.job, overrides=_overrides(args))
+    out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
+    part: Partition | None = getattr(args, "partition", None)
+    if part is None:
+        return job, out_dir, None
+    share = partition_job(job, part, rate_given=args.rate is not None)
+    return share, out_dir if args.out else partition_dir(out_dir, part), part
+
+
+def _observer(args: argparse.Namespace, err: TextIO) -> tuple[Observer, bool]:
+    """JSON lines when asked or when stderr is not a terminal with text; else a live line."""
+    if args.log_format == "json":
+        return JsonLogObserver(err), False
+    if is_terminal(err):
+        return TextLogObserver(err), True
+    return TextLogObserver(err), False
+
+
+def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
+    """The run's output directory: locked, recovered, checked against the job."""
+    return Sink.open(
+        out_dir,
+        job_name=job.settings.name,
+        job_sha256=job.sha256,
+        fingerprint=job.fingerprint(),
+        shards=job.settings.shards,
+        dedupe=job.settings.dedupe,
+        fresh=fresh,
+        describe_changes=describe_changes,
+    )
+
+
+def _client_settings(args: argparse.Namespace) -> ClientSettings:
+    timeout: float | None = getattr(args, "read_timeout", None)
+    return ClientSettings(read_timeout=timeout) if timeout else ClientSettings()
+
+
+def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
+    return HarvestOptions(
+        rate=job.settings.rate,
+        burst=job.settings.burst,
+        concurrency=job.settings.concurrency,
+        validity_s=job.settings.validity_minutes * 60,
+        grace_s=job.settings.grace_seconds,
+        probe_only=probe_only,
+    )
+
+
+def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """`harvester run`: harvest a job into its output directory, resuming if started."""
+    job, out_dir, part = job_and_out(args)
+    credentials, note = credentials_from_env(os.environ)
+    base_url = base_url_from_env(os.environ, args.base_url)
+    started_wall = time.time()
+    with _open_sink(job, out_dir, fresh=args.fresh) as sink:
+        if sink.is_complete():
+            out.write(
+                f"harvester: {out_dir} already holds a complete run of job "
+                f"{job.settings.name!r} (_SUCCESS present); nothing to do. "
+                "Use --fresh to harvest it again.\n"
+            )
+            return EXIT_OK
+        observer, live = _observer(args, err)
+        observer.event(
+            "run_started",
+            job=job.settings.name,
+            out=str(out_dir),
+            auth=note,
+            base_url=base_url,
+            searches=len(job.searches),
+            **({"partition": str(part)} if part else {}),
+        )
+        if part and job.settings.dedupe == "job":
+            err.write(_JOB_DEDUPE_NOTE)
+        metrics = None
+        if args.metrics_file:
+            metrics = MetricsFile(
+                args.metrics_file,
+                job=job.settings.name,
+                out_dir=out_dir,
+                started_at=started_wall,
+                partition=part.label if part else None,
+            )
+        options = _options(job)
+        caught: list[int] = []
+        harvest = anyio.run(
+            _harvest,
+            job,
+            sink,
+            base_url,
+            credentials,
+            _client_settings(args),
+            options,
+            observer,
+            live,
+            err,
+            caught,
+            sink.run_start(default=started_wall),
+            metrics,
+        )
+        elapsed = time.time() - started_wall
+        result = sink.finish(
+            run_info={
+                "job_path": str(job.path),
+                "base_url": base_url,
+                "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
+                "rate": options.rate,
+                "burst": options.burst,
+                "concurrency": options.concurrency,
+                "validity_minutes": job.settings.validity_minutes,
+                "calls_this_run": harvest.stats.calls,
+                **({"partition": str(part)} if part else {}),
+            }
+        )
+        code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+        if metrics is not None:
+            try:
+                metrics.write_final(harvest.stats, result.totals, exit_code=code)
+            except OSError as exc:
+                observer.event("metrics_write_failed", path=str(metrics.path), error=str(exc))
+        return code
+
+
+_JOB_DEDUPE_NOTE = (
+    'harvester: note: dedupe = "job" holds within this partition only; a patent found by '
+    "searches of two partitions is kept once in each\n"
+)
+
+
+def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int:
+    """Fetch page 0 of every search whose size is unknown, into the run's checkpoint.
+
+    The pages are committed like a run's, so `run` never pays for them again; the probe
+    is the first contact, so windows without a created_at start now.
+    """
+    credentials, note = credentials_from_env(os.environ)
+    base_url = base_url_from_env(os.environ, args.base_url)
+    with _open_sink(job, out_dir) as sink:
+        observer, _ = _observer(args, err)
+        observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
+        caught: list[int] = []
+        harvest = anyio.run(
+            _harvest,
+            job,
+            sink,
+            base_url,
+            credentials,
+            _client_settings(args),
+            _options(job, probe_only=True),
+            observer,
+            False,
+            err,
+            caught,
+            sink.run_start(default=time.time()),
+        )
+    if caught:
+        return EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
+    if harvest.stop_error is not None:
+        err.write(f"harvester: probe stopped: {harvest.stop_error}; {harvest.stop_error.advice}\n")
+        return EXIT_STOPPED
+    return EXIT_OK
+
+
+async def _harvest(
+    job: Job,
+    sink: Sink,
+    base_url: str,
+    credentials: Credentials,
+    settings: ClientSettings,
+    options: HarvestOptions,
+    observer: Observer,
+    live: bool,
+    err: TextIO,
+    caught: list[int],
+    run_start: float,
+    metrics: MetricsFile | None = None,
+) -> Harvest:
+    throttle = Throttle(options.rate, options.burst)
+    async with PatSnapClient(base_url, credentials, settings, pace=throttle.acquire) as client:
+        harvest, receive = prepare(
+            job, client, sink, options, observer, run_start=run_start, throttle=throttle
+        )
+        line = ProgressLine(err, harvest.snapshot) if live else None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
+            tg.start_soon(_show_progress, harvest, line, observer)
+            if metrics is not None:
+                tg.start_soon(metrics.every, harvest.snapshot, 10.0, _metrics_failed(observer))
+            await run_harvest(harvest, sink, receive)
+            tg.cancel_scope.cancel()
+        if line is not None:
+            line.clear()
+        return harvest
+
+
+def _metrics_failed(observer: Observer) -> Callable[[OSError], None]:
+    def report(exc: OSError) -> None:
+        observer.event("metrics_write_failed", error=str(exc))
+
+    return report
+
+
+async def _on_signals(harvest: Harvest, scope: anyio.CancelScope, caught: list[int]) -> None:
+    """First SIGINT/SIGTERM: stop dispatch, let pages land. Second: cancel (commit is shielded)."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            caught.append(signum)
+            if len(caught) == 1:
+                harvest.stop(f"{signal.Signals(signum).name} received")
+            else:
+                scope.cancel()
+
+
+async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: Observer) -> None:
+    """Redraw the live line twice a second; in logs, a progress event every 10 s."""
+    tick = 0
+    while True:
+        await anyio.sleep(0.5)
+        tick += 1
+        if line is not None:
+            line.draw()
+        elif tick % 20 == 0:
+            stats = harvest.snapshot()
+            observer.event(
+                "progress",
+                searches_done=stats.done,
+                searches=stats.searches,
+                pages=stats.pages,
+                pages_left=stats.pages_left,
+                calls=stats.calls,
+                retries=stats.retries,
+            )
+
+
+def _conclude(
+    job: Job,
+    out_dir: Path,
+    harvest: Harvest,
+    result: object,
+    elapsed: float,
+    caught: list[int],
+    out: TextIO,
+) -> int:
+    """Print the summary and choose the exit code."""
+    stats = harvest.stats
+    totals: dict[str, object] = dict(getattr(result, "totals", {}))
+    by_status: dict[str, int] = dict(totals.get("by_status", {}) or {})  # type: ignore[call-overload]
+    success = bool(getattr(result, "success", False))
+    advice: list[str] = []
+    code = EXIT_OK
+    if caught:
+        code = EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
+        advice.append("interrupted; run the same command again to resume (no page is paid twice)")
+    elif harvest.stop_error is not None:
+        code = EXIT_STOPPED
+        advice.append(f"the account needs attention: {harvest.stop_error.advice}")
+        advice.append("then run the same command again to resume")
+    elif not success:
+        code = EXIT_INCOMPLETE
+        advice.append("not every search reached a final state; run the same command to resume")
+    elif by_status.get("failed", 0) or by_status.get("expired", 0):
+        code = EXIT_INCOMPLETE
+        if by_status.get("expired"):
+            advice.append(
+                "expired searches are past their window; create them again on "
+                "PatSnap and harvest the new search_ids"
+            )
+        if by_status.get("failed"):
+            advice.append(
+                f"see error_code/error_msg of failed searches in {out_dir}/searches.jsonl"
+            )
+    if success:
+        advice.append(f"data: {out_dir}/part-*.jsonl.gz (manifest.json, _SUCCESS)")
+    out.write(
+        format_summary(
+            job_name=job.settings.name,
+            out_dir=str(out_dir),
+            totals=totals,
+            by_status=by_status,
+            stats=stats,
+            elapsed=elapsed,
+            success=success,
+            stop_reason=stats.stop_reason,
+            advice=advice,
+        )
+        + "\n"
+    )
+    return code
