@@ -280,3 +280,23 @@ async def test_past_its_window_a_started_search_costs_one_refused_call_not_a_vol
     )
     assert ended(messages)["late"].status == "expired"
     assert sum(api.calls.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "late_error",
+    [ServerError("busy", http_status=503), SlowDown("too fast", code=67200001, retry_after=0.0)],
+)
+async def test_a_search_that_fails_while_another_of_its_pages_is_out_still_ends(
+    late_error: Exception,
+) -> None:
+    # page 100 fails for good while page 200 is in flight and then comes back with a
+    # transient error: the search must end (failed) instead of waiting forever.
+    totals = {"a": 300}
+    api = FakeApi(
+        totals, {("a", 100): [SearchFailed("bad", code=68300004)], ("a", 200): [late_error]}
+    )
+    options = HarvestOptions(rate=10_000, concurrency=4, retry=FAST)
+    with anyio.fail_after(5):
+        _, messages = await harvest(api, make_job(totals), options=options)
+    assert ended(messages)["a"].status == "failed"
+    assert ended(messages)["a"].calls == 2  # the two pages that never landed

@@ -37,7 +37,7 @@ from harvester.engine.rate import PacingStopped, Throttle
 from harvester.engine.retry import RetryPolicy
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
-from harvester.paging import PageSpec, plan_pages, reachable
+from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
 from harvester.sink.checkpoint import SearchProgress
 from harvester.sink.messages import PageFetched, SearchEnded
 
@@ -270,6 +270,12 @@ class Harvest:
     ) -> None:
         self.stats.errors[str(exc.code or type(exc).__name__)] += 1
         now = self._clock()
+        if task.ended and not isinstance(exc, StopRun | Reauthenticate):
+            # The search's fate was decided while this call was out: nothing to retry.
+            self._sched.drop(task)
+            if task.in_flight == 0:
+                await self._finish(task)
+            return
         if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
             exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
         if isinstance(exc, StopRun):
@@ -299,15 +305,17 @@ class Harvest:
                 self.stop_error = self.stop_error or StopRun(exc.message, code=exc.code)
                 self.stop(f"PatSnap stopped the run: {exc} (persisted)")
                 return
-            task.attempts[spec.offset] = attempt - 1  # a push-back is not the page's fault
+            task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
             if now <= task.deadline + self._options.grace_s:
                 self._sched.requeue(task, spec)
                 return
         status = "expired" if now > task.deadline else "failed"
         if isinstance(exc, Retryable):
             unknown = isinstance(exc, UnknownCodeError)
-            if self._options.retry.allows(attempt, unknown_code=unknown):
-                retry_at = now + self._options.retry.delay(attempt, self._rng)
+            # a push-back (67200001) is not the page's fault: it does not use up its tries
+            tries = attempt - task.refused.get(spec.offset, 0)
+            if self._options.retry.allows(tries, unknown_code=unknown):
+                retry_at = now + self._options.retry.delay(tries, self._rng)
                 if retry_at <= task.deadline + self._options.grace_s:
                     self._sched.park(task, spec, retry_at)
                     self._observer.event(
@@ -351,12 +359,14 @@ class Harvest:
             status = (
                 "empty"
                 if total == 0
-                else ("truncated" if total > reachable(total, task.limit) else "complete")
+                else ("truncated" if is_truncated(total, task.limit) else "complete")
             )
             self._decide(task, status, None)
         status, exc = self._outcome[task.search_id]
-        landed = task.done_offsets
-        extra = sum(n for offset, n in task.attempts.items() if offset not in landed)
+        # Calls that produced no page: the pages that never landed (their first call is
+        # not a retry, the others are).
+        unlanded = [n for offset, n in task.attempts.items() if offset not in task.done_offsets]
+        extra = sum(unlanded)
         await self._send.send(
             SearchEnded(
                 search_id=task.search_id,
@@ -367,7 +377,7 @@ class Harvest:
                 error_msg=exc.message if exc else None,
                 deadline=iso(task.deadline),
                 calls=extra,
-                retries=max(0, extra - 1) if extra else 0,
+                retries=extra - len(unlanded),
             )
         )
         self.stats.ended[status] += 1

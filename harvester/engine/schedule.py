@@ -32,9 +32,8 @@ class SearchTask:
     in_flight: int = 0
     done_offsets: set[int] = field(default_factory=set)
     attempts: dict[int, int] = field(default_factory=dict)  #: calls made per offset
+    refused: dict[int, int] = field(default_factory=dict)  #: of those, pushed back (67200001)
     waiting: int = 0  #: pages parked for a backoff
-    extra_calls: int = 0  #: calls that produced no page (failed, refused)
-    extra_retries: int = 0
     ended: bool = False
     queued: tuple[float, int, int, int, str] | None = None  #: its live entry in the ready heap
 
