@@ -32,6 +32,7 @@ EXPECTED_CLASS = {
     Action.REAUTHENTICATE: Reauthenticate,
     Action.STOP_RUN: StopRun,
     Action.FAIL_SEARCH: SearchFailed,
+    Action.RETRY_THEN_FAIL: UnknownCodeError,
 }
 API_PAGE_CODES = [68300004, 68300005, 68300006, 68300007, 68300008, 68300010]
 API_PAGE_CODES += [67200001, 67200002, 67200003, 67200004, 67200005, 67200006]
@@ -282,3 +283,10 @@ def test_token_endpoint_server_errors_are_retryable(status: int) -> None:
 def test_token_endpoint_garbage_is_a_protocol_error(body: bytes) -> None:
     with pytest.raises(ProtocolError):
         parse_token(body)
+
+
+def test_http_408_is_a_retryable_timeout_not_an_unknown_status() -> None:
+    from harvester.api.errors import TransportError, error_for_http_status
+
+    assert isinstance(error_for_http_status(408), TransportError)
+    assert isinstance(error_for_http_status(418), UnknownCodeError)

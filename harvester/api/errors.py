@@ -31,6 +31,7 @@ from types import MappingProxyType
 
 __all__ = [
     "ACTIONS",
+    "HTTP_ACTIONS",
     "Action",
     "CodeInfo",
     "MissingCredentials",
@@ -55,6 +56,7 @@ class Action(enum.Enum):
     """What the harvester does when the API answers with an error code."""
 
     RETRY = "retry with backoff"
+    RETRY_THEN_FAIL = "retry a few times, then fail this search"
     SLOW_DOWN = "slow the whole pool down, honour Retry-After, retry"
     SLOW_DOWN_THEN_STOP = "slow down and retry a few times; if it persists, stop the run"
     REAUTHENTICATE = "refresh the token once for all workers, retry; again: stop the run"
@@ -77,11 +79,9 @@ ACTIONS: Mapping[int, CodeInfo] = MappingProxyType(
     {
         68300004: CodeInfo("Invalid parameter!", Action.FAIL_SEARCH),
         68300005: CodeInfo("Search api failure!", Action.RETRY),
-        68300006: CodeInfo(
-            "Analytic basic access error!",
-            Action.STOP_RUN,
-            "the account has no access to the analytics API; ask PatSnap to enable it",
-        ),
+        # Not in DESIGN.md's table, so "any other code": it may be a passing backend
+        # fault or a missing entitlement; a few tries tell, then the search fails.
+        68300006: CodeInfo("Analytic basic access error!", Action.RETRY_THEN_FAIL),
         68300007: CodeInfo("Bad request!", Action.FAIL_SEARCH),
         68300008: CodeInfo("Service error, please try again later!", Action.RETRY),
         68300010: CodeInfo(
@@ -217,6 +217,7 @@ class MissingCredentials(UsageError):
 
 _BY_ACTION: Mapping[Action, type[PatSnapError]] = {
     Action.RETRY: ServerError,
+    Action.RETRY_THEN_FAIL: UnknownCodeError,
     Action.SLOW_DOWN: SlowDown,
     Action.SLOW_DOWN_THEN_STOP: QuotaAmbiguous,
     Action.REAUTHENTICATE: Reauthenticate,
@@ -246,8 +247,22 @@ def error_for_code(
     )
 
 
+#: What `error_for_http_status` and the client's exception boundary do when a response
+#: carries no error_code, in words for `harvester codes` (keep in step with the function).
+HTTP_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("HTTP 408, 5xx; timeouts, resets, bad or truncated JSON", Action.RETRY.value),
+    ("HTTP 429 (Retry-After honoured, up to 60 s)", Action.SLOW_DOWN.value),
+    ("HTTP 401, 403", Action.REAUTHENTICATE.value),
+    ("HTTP 404, 3xx (wrong base URL)", "stop the run, exit 3: check --base-url"),
+    ("HTTP 400, 422", Action.FAIL_SEARCH.value),
+    ("any other HTTP status", Action.RETRY_THEN_FAIL.value),
+)
+
+
 def error_for_http_status(status: int, *, retry_after: float | None = None) -> PatSnapError:
     """The exception for an HTTP error status whose body carried no error_code."""
+    if status == 408:
+        return TransportError("HTTP 408: PatSnap timed the request out", http_status=status)
     if status == 429:
         return SlowDown("HTTP 429 Too Many Requests", http_status=status, retry_after=retry_after)
     if status in (401, 403):

@@ -12,7 +12,7 @@ from typing import TextIO
 
 import anyio
 
-from harvester.api.errors import ACTIONS
+from harvester.api.errors import ACTIONS, HTTP_ACTIONS, Action
 from harvester.cli.exits import EXIT_OK, EXIT_USAGE
 from harvester.cli.run import job_and_out, probe
 from harvester.engine.plan import plan_job
@@ -106,7 +106,12 @@ def cmd_codes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester codes`: the error-code action table."""
     for code, info in sorted(ACTIONS.items()):
         out.write(f"{code}  {info.description:<58} {info.action.value}\n")
-    out.write("other  unlisted error codes: retried a few times, then the search fails\n")
+    out.write(
+        f"{'other':<8}  {'error codes not listed above':<58} "
+        f"{Action.RETRY_THEN_FAIL.value}\n\nWithout an error_code in the body:\n"
+    )
+    for what, action in HTTP_ACTIONS:
+        out.write(f"  {what:<66} {action}\n")
     return EXIT_OK
 
 

@@ -6,7 +6,9 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-from harvester.api.errors import MissingCredentials
+import anyio
+
+from harvester.api.errors import UsageError
 from harvester.jobs import JobFileError
 from harvester.ops import (
     BadPartition,
@@ -48,7 +50,7 @@ def exit_codes() -> Iterator[None]:
             raise _single(group) from None
     except JobFileError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
-    except MissingCredentials as exc:
+    except UsageError as exc:  # missing credentials, a bad base URL or client id
         raise CliError(f"harvester: {exc.message}", EXIT_USAGE) from exc
     except CheckpointMismatch as exc:
         changes = "\n".join(f"  - {c}" for c in exc.changes)
@@ -75,8 +77,18 @@ def exit_codes() -> Iterator[None]:
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The one real error inside task-group wrappers (e.g. the writer's OutputError)."""
-    errors = list(group.exceptions)
-    while len(errors) == 1 and isinstance(errors[0], BaseExceptionGroup):
-        errors = list(errors[0].exceptions)
-    return errors[0] if len(errors) == 1 else group
+    """The real error inside task-group wrappers (e.g. the writer's OutputError).
+
+    When several tasks failed at once, the first that is not a cancellation stands for
+    them: one paragraph and one exit code, never a traceback of the group.
+    """
+    errors = _leaves(group)
+    real = [e for e in errors if not isinstance(e, anyio.get_cancelled_exc_class())]
+    return (real or errors)[0]
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        leaves += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return leaves
