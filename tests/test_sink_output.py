@@ -106,6 +106,25 @@ async def test_search_dedupe_keeps_best_rank_even_when_pages_arrive_out_of_order
     assert (progress.records, progress.duplicates, progress.status) == (4, 2, "complete")
 
 
+async def test_paging_overlap_at_the_offset_cap_is_not_counted_as_duplicates(
+    tmp_path: Path,
+) -> None:
+    # limit 30: the page at offset 990 (ranks 991..1020) and the widened last page at
+    # offset 1000 (ranks 1001..1100) share ranks 1001..1020: the same hits, seen twice.
+    tail = [f"p{rank}" for rank in range(991, 1021)]
+    last = [f"p{rank}" for rank in range(1001, 1101)]
+    messages: list[Message] = [
+        PageFetched("S1", 990, 30, 1100, [hit(p) for p in tail], AT, 1, 0),
+        PageFetched("S1", 1000, 100, 1100, [hit(p) for p in [*last[:-1], "p991"]], AT, 1, 0),
+        end("S1", total=1100),
+    ]
+    with small_sink(tmp_path, ["S1"]) as sink:
+        await pump(sink, messages)
+        progress = sink.progress()["S1"]
+    # p991..p1099 are 109 patents; p991 again at rank 1100 is the one real duplicate
+    assert (progress.records, progress.duplicates) == (109, 1)
+
+
 async def test_search_scope_keeps_a_patent_once_per_search(tmp_path: Path) -> None:
     messages: list[Message] = [
         page("S1", 0, ["a", "b"]),

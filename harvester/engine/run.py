@@ -45,9 +45,7 @@ def prepare(
     # A page in this buffer is paid for but not yet committed: a kill loses it. Keeping
     # the buffer at the pool's size bounds that loss (and resume's re-bill) to about
     # two pools' worth when the writer is the bottleneck, at little cost to throughput.
-    send, receive = anyio.create_memory_object_stream[Message](
-        max_buffer_size=options.concurrency
-    )
+    send, receive = anyio.create_memory_object_stream[Message](max_buffer_size=options.concurrency)
     harvest = Harvest(
         job,
         fetcher,

@@ -202,4 +202,7 @@ class Writer:
             best = [entry for entry in best if entry[1] in new]
         for _rank, patent_id, line in best:
             out.setdefault(shard_of(patent_id, nshards), []).append(line)
-        return len(best), len(ranked) - len(best)
+        # A hit seen twice at the same rank is paging overlap (with limit < 100 the last
+        # page, at offset 1000, overlaps the one before it), not a duplicate in the data.
+        positions = len({(rank, patent_id) for rank, patent_id, _ in ranked})
+        return len(best), positions - len(best)
