@@ -92,6 +92,7 @@ class Harvest:
         rng: random.Random | None = None,
         throttle: Throttle | None = None,
         paced: bool = False,
+        commit_window: int | None = None,
     ) -> None:
         self.stats = HarvestStats(searches=len(job.searches))
         self.stop_error: StopRun | None = None
@@ -105,6 +106,13 @@ class Harvest:
         # paced=True: the fetcher awaits the throttle itself, right before it sends (the
         # API client does, so a token refresh cannot bunch calls); else the worker does.
         self._paced = paced
+        # commit_window: at most this many pages paid for and not yet committed (the
+        # writer reports commits through `committed`). A kill re-bills at most these, so
+        # resume's cost stays at about one pool's worth even when the writer is the
+        # bottleneck; None (no writer feedback, e.g. tests) means no bound.
+        self._window = commit_window
+        self._uncommitted = 0
+        self._committed_event = anyio.Event()
         self._sched = Scheduler()
         self._searches: dict[str, Search] = {}
         self._filters: dict[str, dict[str, str]] = {}
@@ -189,15 +197,28 @@ class Harvest:
                 try:
                     await self._throttle.acquire()
                 except PacingStopped:
+                    self._uncommitted -= 1
                     self._sched.requeue(task, spec)
                     return
             await self._fetch(task, spec)
 
+    def committed(self, pages: int) -> None:
+        """The writer committed `pages` fetched pages: that many more may be fetched."""
+        self._uncommitted = max(0, self._uncommitted - pages)
+        self._committed_event.set()
+        self._committed_event = anyio.Event()
+
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
         while not self._stopping and self._active > 0:
+            if self._window is not None and self._uncommitted >= self._window:
+                event = self._committed_event
+                with anyio.move_on_after(1.0):  # re-check stop and state now and then
+                    await event.wait()
+                continue
             now = self._clock()
             item = self._sched.next_page(now)
             if item is not None:
+                self._uncommitted += 1  # until its call fails or the writer commits its page
                 return item
             wakeup = self._wakeup
             wake_at = self._sched.next_wake()
@@ -219,8 +240,10 @@ class Harvest:
                 filters=self._filters[task.search_id],
             )
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
+            self._uncommitted -= 1
             self._unsent(task, spec, attempt)
         except PatSnapError as exc:
+            self._uncommitted -= 1
             self.stats.answered += 1
             await self._failed(task, spec, attempt, exc)
         else:

@@ -11,6 +11,7 @@ the writer shields it.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -21,7 +22,7 @@ from harvester.engine.events import Observer
 from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions, Message
 from harvester.engine.rate import Throttle
 from harvester.jobs import Job
-from harvester.sink import Sink
+from harvester.sink import CommitStats, Sink
 
 __all__ = ["prepare", "run_harvest"]
 
@@ -42,10 +43,12 @@ def prepare(
     Pass the `throttle` whose `acquire` the fetcher awaits before each call (the API
     client's `pace`); without one the workers pace themselves.
     """
-    # A page in this buffer is paid for but not yet committed: a kill loses it. Keeping
-    # the buffer at the pool's size bounds that loss (and resume's re-bill) to about
-    # two pools' worth when the writer is the bottleneck, at little cost to throughput.
-    send, receive = anyio.create_memory_object_stream[Message](max_buffer_size=options.concurrency)
+    # A page in this buffer is paid for but not yet committed: a kill loses it. The pool
+    # bounds such pages by its commit window (one pool's worth), so the buffer never
+    # fills with pages and senders never wait (which would make the writer wait to fill).
+    send, receive = anyio.create_memory_object_stream[Message](
+        max_buffer_size=options.concurrency * 4
+    )
     harvest = Harvest(
         job,
         fetcher,
@@ -57,6 +60,7 @@ def prepare(
         clock=clock,
         throttle=throttle,
         paced=throttle is not None,
+        commit_window=options.concurrency,
     )
     return harvest, receive
 
@@ -64,5 +68,12 @@ def prepare(
 async def run_harvest(harvest: Harvest, sink: Sink, receive: ObjectReceiveStream[Message]) -> None:
     """Run writer and pool to the end; every fetched page is committed when this returns."""
     async with anyio.create_task_group() as tg:
-        await tg.start(sink.run, receive)
+        await tg.start(functools.partial(sink.run, receive, on_commit=_fed_back(harvest)))
         await harvest.run()
+
+
+def _fed_back(harvest: Harvest) -> Callable[[CommitStats], None]:
+    def on_commit(stats: CommitStats) -> None:
+        harvest.committed(stats.fetched)
+
+    return on_commit

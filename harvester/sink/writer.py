@@ -35,6 +35,7 @@ class CommitStats:
     records: int = 0  #: records appended to shards
     duplicates: int = 0  #: records dropped by dedupe
     unknown: list[str] = field(default_factory=list)  #: search ids not in the job
+    fetched: int = 0  #: PageFetched messages in the batch, recorded or ignored
 
 
 @dataclass(slots=True)
@@ -80,6 +81,7 @@ class Writer:
             raise
         if stats.unknown:
             raise UnknownSearch(stats.unknown)
+        stats.fetched = sum(isinstance(m, PageFetched) for m in messages)
         return stats
 
     def _commit(self, messages: Sequence[Message], *, finalize: bool) -> CommitStats:
