@@ -300,3 +300,29 @@ async def test_a_search_that_fails_while_another_of_its_pages_is_out_still_ends(
         _, messages = await harvest(api, make_job(totals), options=options)
     assert ended(messages)["a"].status == "failed"
     assert ended(messages)["a"].calls == 2  # the two pages that never landed
+
+
+async def test_no_more_pages_are_paid_for_than_the_commit_window_while_the_writer_lags() -> None:
+    totals = {f"s{i}": 500 for i in range(3)}
+    api = FakeApi(totals)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    options = HarvestOptions(rate=10_000, concurrency=6, retry=FAST)
+    pool = Harvest(make_job(totals), api, send, {}, options, commit_window=2)
+    committed = 0
+    worst = 0
+
+    async def slow_writer() -> None:
+        nonlocal committed, worst
+        async with receive:
+            async for message in receive:
+                if isinstance(message, PageFetched):
+                    worst = max(worst, sum(api.calls.values()) - committed)
+                    await anyio.lowlevel.checkpoint()  # let the pool try to run ahead
+                    committed += 1
+                    pool.committed(1)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(slow_writer)
+        await pool.run()
+    assert committed == 15
+    assert worst <= 2
