@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 from collections.abc import Iterator
-
-import anyio
 
 from harvester.api.errors import UsageError
 from harvester.jobs import JobFileError
@@ -83,7 +82,8 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
     them: one paragraph and one exit code, never a traceback of the group.
     """
     errors = _leaves(group)
-    real = [e for e in errors if not isinstance(e, anyio.get_cancelled_exc_class())]
+    # asyncio's, as anyio runs on it here; anyio can only name it inside a running loop
+    real = [e for e in errors if not isinstance(e, asyncio.CancelledError)]
     return (real or errors)[0]
 
 
