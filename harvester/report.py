@@ -8,7 +8,6 @@ hands a secret to an observer, and nothing here reads one.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -30,7 +29,6 @@ NOTABLE = frozenset(
         "search_failed",
         "run_stopping",
         "run_started",
-        "run_finished",
         "progress",
     }
 )
@@ -173,8 +171,3 @@ def is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def stderr() -> TextIO:
-    """The stream for logs and progress."""
-    return sys.stderr

@@ -375,7 +375,9 @@ def _open_checkpoint(
     changes = identity.changes_from(old)
     if old.fingerprint != identity.fingerprint:
         new_fp = orjson.loads(identity.fingerprint)
-        changes += describe(fingerprint_of(old), new_fp) or ["the job's fingerprint changed"]
+        described = describe(fingerprint_of(old), new_fp) or ["the job's fingerprint changed"]
+        # the describer may say the layout change again (shards: 4 -> 3): once is enough
+        changes += [c for c in described if c not in changes]
     if changes:
         checkpoint.close()
         raise CheckpointMismatch(out_dir, changes)
