@@ -140,21 +140,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 partition=part.label if part else None,
             )
         options = _options(job)
-        caught: list[int] = []
-        harvest = anyio.run(
-            _harvest,
+        harvest, caught = _run_pool(
             job,
             sink,
+            args,
             base_url,
             credentials,
-            _client_settings(args),
             options,
             observer,
-            live,
-            err,
-            caught,
-            sink.run_start(default=started_wall),
-            metrics,
+            live=live,
+            err=err,
+            started=started_wall,
+            metrics=metrics,
         )
         elapsed = time.time() - started_wall
         result = sink.finish(
@@ -196,20 +193,17 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
     with _open_sink(job, out_dir) as sink:
         observer, _ = _observer(args, err)
         observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
-        caught: list[int] = []
-        harvest = anyio.run(
-            _harvest,
+        harvest, caught = _run_pool(
             job,
             sink,
+            args,
             base_url,
             credentials,
-            _client_settings(args),
             _options(job, probe_only=True),
             observer,
-            False,
-            err,
-            caught,
-            sink.run_start(default=time.time()),
+            live=False,
+            err=err,
+            started=time.time(),
         )
     if caught:
         return EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
@@ -217,6 +211,40 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
         err.write(f"harvester: probe stopped: {harvest.stop_error}; {harvest.stop_error.advice}\n")
         return EXIT_STOPPED
     return EXIT_OK
+
+
+def _run_pool(
+    job: Job,
+    sink: Sink,
+    args: argparse.Namespace,
+    base_url: str,
+    credentials: Credentials,
+    options: HarvestOptions,
+    observer: Observer,
+    *,
+    live: bool,
+    err: TextIO,
+    started: float,
+    metrics: MetricsFile | None = None,
+) -> tuple[Harvest, list[int]]:
+    """Run the pool on its own event loop; returns it and the signals caught meanwhile."""
+    caught: list[int] = []
+    harvest = anyio.run(
+        _harvest,
+        job,
+        sink,
+        base_url,
+        credentials,
+        _client_settings(args),
+        options,
+        observer,
+        live,
+        err,
+        caught,
+        sink.run_start(default=started),
+        metrics,
+    )
+    return harvest, caught
 
 
 async def _harvest(
