@@ -157,10 +157,8 @@ class Harvest:
             self._searches[search.search_id] = search
             self._filters[search.search_id] = search.filter_dict()
             tasks.append(task)
-            if task.idle:
-                self._to_end.append(
-                    task
-                )  # every page landed before a kill; only the end is missing
+            if task.idle:  # every page landed before a kill; only the end is missing
+                self._to_end.append(task)
         self._active = len(tasks)
         self._sched.load(tasks)
 
