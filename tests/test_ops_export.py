@@ -17,7 +17,8 @@ import pytest
 
 from harvester.cli import main
 from harvester.ops import MissingExtra, NotPublishable, export_parquet, publish, verify_run
-from tests.test_ops_support import COMPARED, harvester, read_records, sandbox, write_job
+from tests.test_harvest_support import read_records
+from tests.test_ops_support import COMPARED, harvester, sandbox, write_job
 
 DT = "2026-11-25"
 NDJSON_COLUMNS = (

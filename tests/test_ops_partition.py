@@ -25,10 +25,10 @@ from harvester.ops import (
     partition_of,
     publish,
 )
+from tests.test_harvest_support import read_records
 from tests.test_ops_support import (
     comparable,
     harvester,
-    read_records,
     sandbox,
     search_ids,
     searches_in,

@@ -6,7 +6,6 @@ No tests here; the ops test modules import these.
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
@@ -92,15 +91,6 @@ def harvester(
     """Run the `harvester` CLI as a user would; never raises on a non-zero exit."""
     command = [sys.executable, "-m", "harvester", *map(str, args)]
     return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
-
-
-def read_records(out_dir: Path) -> list[dict[str, Any]]:
-    """Every record of every NDJSON shard in `out_dir`."""
-    records = []
-    for shard in sorted(out_dir.glob("part-*.jsonl.gz")):
-        with gzip.open(shard, "rb") as lines:
-            records += [orjson.loads(line) for line in lines if line.strip()]
-    return records
 
 
 def comparable(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import time
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import orjson
@@ -21,6 +20,7 @@ from harvester.sink import (
     shard_of,
 )
 from harvester.sink.messages import Message
+from tests.test_harvest_support import read_records as read_records_in_file_order
 from tests.test_sink_helpers import (
     FakeHit,
     expected_records,
@@ -56,13 +56,6 @@ def small_sink(out: Path, ids: list[str], dedupe: str = "search", shards: int = 
         shards=shards,
         dedupe=dedupe,
     )
-
-
-def part_lines(out: Path) -> list[dict[str, Any]]:
-    lines = []
-    for part in sorted(out.glob("part-*.jsonl.gz")):
-        lines += [orjson.loads(line) for line in gzip.decompress(part.read_bytes()).splitlines()]
-    return lines
 
 
 async def test_records_equal_what_was_fed_in_rank_order_per_search(tmp_path: Path) -> None:
@@ -101,7 +94,7 @@ async def test_search_dedupe_keeps_best_rank_even_when_pages_arrive_out_of_order
     with small_sink(tmp_path, ["S1"]) as sink:
         await pump(sink, messages)
         progress = sink.progress()["S1"]
-    ranks = {r["patent_id"]: r["rank"] for r in part_lines(tmp_path)}
+    ranks = {r["patent_id"]: r["rank"] for r in read_records_in_file_order(tmp_path)}
     assert ranks == {"x": 1, "c": 2, "a": 3, "b": 103}
     assert (progress.records, progress.duplicates, progress.status) == (4, 2, "complete")
 
@@ -134,7 +127,7 @@ async def test_search_scope_keeps_a_patent_once_per_search(tmp_path: Path) -> No
     ]
     with small_sink(tmp_path, ["S1", "S2"]) as sink:
         await pump(sink, messages)
-    pairs = sorted((r["search_id"], r["patent_id"]) for r in part_lines(tmp_path))
+    pairs = sorted((r["search_id"], r["patent_id"]) for r in read_records_in_file_order(tmp_path))
     assert pairs == [("S1", "a"), ("S1", "b"), ("S2", "a"), ("S2", "b")]
 
 
@@ -148,7 +141,7 @@ async def test_job_scope_keeps_a_patent_once_across_searches(tmp_path: Path) -> 
     with small_sink(tmp_path, ["S1", "S2"], dedupe="job") as sink:
         await pump(sink, messages)
         progress = sink.progress()
-    pairs = sorted((r["search_id"], r["patent_id"]) for r in part_lines(tmp_path))
+    pairs = sorted((r["search_id"], r["patent_id"]) for r in read_records_in_file_order(tmp_path))
     assert pairs == [("S1", "a"), ("S1", "b"), ("S2", "c")]
     assert (progress["S1"].records, progress["S1"].duplicates) == (2, 1)
     assert (progress["S2"].records, progress["S2"].duplicates) == (1, 2)
@@ -159,7 +152,7 @@ async def test_job_scope_dedupe_holds_across_a_resume(tmp_path: Path) -> None:
         await pump(sink, [page("S1", 0, ["a", "b"]), end("S1")])
     with small_sink(tmp_path, ["S1", "S2"], dedupe="job") as sink:
         await pump(sink, [page("S2", 0, ["b", "c"]), end("S2")])
-    assert sorted(r["patent_id"] for r in part_lines(tmp_path)) == ["a", "b", "c"]
+    assert sorted(r["patent_id"] for r in read_records_in_file_order(tmp_path)) == ["a", "b", "c"]
 
 
 async def test_every_record_sits_in_its_stable_shard(tmp_path: Path) -> None:
@@ -207,7 +200,7 @@ async def test_repeated_page_and_page_after_end_count_nothing_twice(tmp_path: Pa
         sink.commit(messages[:2])
         stats = sink.commit(messages[2:])
         progress = sink.progress()["S1"]
-    assert [r["patent_id"] for r in part_lines(tmp_path)] == ["a", "b"]
+    assert [r["patent_id"] for r in read_records_in_file_order(tmp_path)] == ["a", "b"]
     assert (progress.records, progress.done_offsets, stats.ignored) == (2, frozenset({0}), 2)
     assert progress.calls == 3  # a repeated page was still a paid call
 
@@ -215,12 +208,12 @@ async def test_repeated_page_and_page_after_end_count_nothing_twice(tmp_path: Pa
 async def test_pages_without_an_end_stay_staged_for_the_next_run(tmp_path: Path) -> None:
     with small_sink(tmp_path, ["S1"]) as sink:
         await pump(sink, [page("S1", 0, ["a"]), page("S1", 100, ["b"])])
-        assert part_lines(tmp_path) == []
+        assert read_records_in_file_order(tmp_path) == []
     with small_sink(tmp_path, ["S1"]) as sink:
         progress = sink.progress()["S1"]
         assert (progress.done_offsets, progress.status) == (frozenset({0, 100}), None)
         await pump(sink, [end("S1")])
-    assert [r["patent_id"] for r in part_lines(tmp_path)] == ["a", "b"]
+    assert [r["patent_id"] for r in read_records_in_file_order(tmp_path)] == ["a", "b"]
 
 
 async def test_unknown_search_is_an_error_after_the_good_pages_commit(tmp_path: Path) -> None:
