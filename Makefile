@@ -1,23 +1,35 @@
-# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Two commands do everything on a fresh machine, in either order: `make demo` and `make test`.
+# `make demo` installs the runtime dependencies only (a small venv, a quick first demo);
+# `make test` (and lint, bench) add the dev extras to the same venv.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
+# One stamp per layer: the runtime one is the dev one's prerequisite, so whichever command
+# comes first, the other finds what it needs and installs only what is missing.
+RUNTIME := $(VENV)/.installed-runtime
+DEV     := $(VENV)/.installed-dev
 
-.PHONY: install test demo bench lint typecheck clean
+.PHONY: install install-runtime test demo bench lint typecheck clean
 
-install: $(STAMP)
+install: $(DEV)
 
-$(STAMP): pyproject.toml
+install-runtime: $(RUNTIME)
+
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUNTIME)
+
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(DEV)
 
 test: install
 	$(BIN)/python -m pytest -q
 
-demo: install
+demo: install-runtime
 	$(BIN)/python -m harvester.demo
 
 bench: install

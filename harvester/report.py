@@ -8,6 +8,8 @@ hands a secret to an observer, and nothing here reads one.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -18,7 +20,14 @@ import orjson
 
 from harvester.engine.events import HarvestStats
 
-__all__ = ["JsonLogObserver", "ProgressLine", "TextLogObserver", "format_summary"]
+__all__ = [
+    "JsonLogObserver",
+    "ProgressLine",
+    "TextLogObserver",
+    "format_summary",
+    "summary_fields",
+    "terminal_width",
+]
 
 #: Events worth a line in a text log; page_done would drown them (it is in JSON logs).
 NOTABLE = frozenset(
@@ -30,6 +39,9 @@ NOTABLE = frozenset(
         "run_stopping",
         "run_started",
         "progress",
+        "api_unreachable",
+        "token_rejected",
+        "reauthenticate",
     }
 )
 
@@ -57,13 +69,16 @@ class TextLogObserver:
     def __init__(self, stream: TextIO, *, verbose: bool = False) -> None:
         self._stream = stream
         self._verbose = verbose
+        self.live: ProgressLine | None = None  #: the live line on the same terminal, if any
 
     def event(self, name: str, /, **fields: object) -> None:
         """Write the event if it is notable (or always, when verbose)."""
         if not self._verbose and name not in NOTABLE:
             return
+        if self.live is not None:
+            self.live.clear()  # the next redraw puts it back, below this line
         parts = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-        self._stream.write(f"{_now()} {name} {parts}\n".rstrip() + "\n")
+        self._stream.write(f"{_now()} {name} {parts}".rstrip() + "\n")
         self._stream.flush()
 
 
@@ -90,18 +105,32 @@ def progress_text(stats: HarvestStats, rate: float, wall: float | None = None) -
     )
 
 
+def terminal_width(stream: TextIO) -> int:
+    """Columns of the terminal behind `stream` (COLUMNS wins, as for shutil; else 80)."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        columns = 0
+    if "COLUMNS" in os.environ or columns <= 0:
+        columns = shutil.get_terminal_size((columns or 80, 24)).columns
+    return columns
+
+
 class ProgressLine:
-    """A live status line on a terminal, redrawn in place."""
+    """A live status line on a terminal, redrawn in place and cut to the terminal's width
+    (a line that wrapped could not be redrawn with a carriage return)."""
 
     def __init__(
         self,
         stream: TextIO,
         snapshot: Callable[[], HarvestStats],
         clock: Callable[[], float] = time.monotonic,
+        width: Callable[[], int] | None = None,
     ) -> None:
         self._stream = stream
         self._snapshot = snapshot
         self._clock = clock
+        self._columns = width or (lambda: terminal_width(stream))
         self._width = 0
         self._samples: deque[tuple[float, int]] = deque()  # (time, answered) of the last 5 s
 
@@ -117,14 +146,18 @@ class ProgressLine:
     def draw(self) -> None:
         """Redraw the line from a fresh snapshot."""
         stats = self._snapshot()
+        # one column spare: writing the last column makes some terminals wrap at once
+        room = max(10, self._columns() - 1)
         text = progress_text(stats, self._rate(stats.answered))
+        if len(text) > room:
+            text = text[: room - 3] + "..."
         pad = max(0, self._width - len(text))
         self._stream.write("\r" + text + " " * pad)
         self._stream.flush()
         self._width = len(text)
 
     def clear(self) -> None:
-        """Remove the line before the summary is printed."""
+        """Remove the line before a log line or the summary is printed."""
         if self._width:
             self._stream.write("\r" + " " * self._width + "\r")
             self._stream.flush()
@@ -163,6 +196,37 @@ def format_summary(
         lines.append(f"  stopped   {stop_reason}")
     lines.extend(f"  next      {line}" for line in advice)
     return "\n".join(lines)
+
+
+def summary_fields(
+    *,
+    job_name: str,
+    out_dir: str,
+    totals: Mapping[str, object],
+    by_status: Mapping[str, int],
+    stats: HarvestStats,
+    elapsed: float,
+    success: bool,
+    stop_reason: str | None,
+    advice: list[str],
+) -> dict[str, object]:
+    """The summary as plain values, for the JSON `summary` event (same facts as the text)."""
+    return {
+        "job": job_name,
+        "out": out_dir,
+        "finished": success,
+        "duration_s": round(elapsed, 3),
+        "searches": totals.get("searches", sum(by_status.values())),
+        "by_status": dict(by_status),
+        "records": totals.get("records", 0),
+        "duplicates": totals.get("duplicates", 0),
+        "calls": stats.calls,
+        "retries": stats.retries,
+        "pages": stats.pages,
+        "errors": dict(stats.errors),
+        "stop_reason": stop_reason,
+        "next": advice,
+    }
 
 
 def is_terminal(stream: TextIO) -> bool:

@@ -13,11 +13,13 @@ import anyio.lowlevel
 import pytest
 
 from harvester.api.errors import (
+    ProtocolError,
     QuotaAmbiguous,
     SearchFailed,
     ServerError,
     SlowDown,
     StopRun,
+    TransportError,
     UnknownCodeError,
 )
 from harvester.api.models import Hit, Page
@@ -28,6 +30,7 @@ from harvester.paging import min_calls
 from harvester.sink.messages import PageFetched, SearchEnded
 
 FAST = RetryPolicy(initial=0.001, cap=0.002, quota_min_span=0.0)
+NO_WAIT = RetryPolicy(initial=0.0, cap=0.0, quota_min_span=0.0)  #: for clocks that only calls move
 
 
 def make_job(totals: Mapping[str, int], *, created_at: datetime | None = None) -> Job:
@@ -326,3 +329,99 @@ async def test_no_more_pages_are_paid_for_than_the_commit_window_while_the_write
         await pool.run()
     assert committed == 15
     assert worst <= 2
+
+
+class SteppingClock:
+    """Epoch seconds that move `step` forward each time a call is made (FakeApi calls tick)."""
+
+    def __init__(self, start: float, step: float) -> None:
+        self.now, self.step = start, step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += self.step
+
+
+class TickingApi(FakeApi):
+    """A FakeApi whose every call takes `clock.step` seconds of the fake clock."""
+
+    def __init__(self, clock: SteppingClock, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.clock = clock
+
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        self.clock.tick()
+        return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+
+async def test_a_transient_failure_is_retried_past_any_count_while_the_window_is_open() -> None:
+    totals = {"a": 250}
+    script: dict[tuple[str, int], list[Exception]] = {
+        ("a", 100): [TransportError("connection refused")] * 20
+        + [ServerError("Service error", code=68300008)] * 20
+        + [ProtocolError("truncated body")] * 20
+    }
+    api = FakeApi(totals, script)
+    _, messages = await harvest(api, make_job(totals))
+    assert ended(messages)["a"].status == "complete"
+    assert api.calls[("a", 100)] == 61
+
+
+async def test_transient_failures_end_a_search_only_when_its_window_closes() -> None:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = SteppingClock(created.timestamp(), step=7.0)
+    totals = {"a": 300, "b": 300}
+    # b answers all along (the API is up), a's page 100 never gets an answer
+    script = {("a", 100): [ServerError("HTTP 503", http_status=503)] * 10_000}
+    api = TickingApi(clock, totals, script)
+    # the breaker is not under test here: one search failing alone would trip it
+    options = HarvestOptions(
+        rate=10_000, concurrency=1, retry=NO_WAIT, grace_s=30.0, give_up_after=1e9
+    )
+    _, messages = await harvest(
+        api, make_job(totals, created_at=created), options=options, clock=clock
+    )
+    end = ended(messages)
+    assert end["b"].status == "complete"
+    assert end["a"].status == "expired"
+    # tried until the window plus grace closed: ~1230 s of 7-second calls, every one of them
+    assert clock.now >= created.timestamp() + 20 * 60 + 30
+    assert api.calls[("a", 100)] > (20 * 60) / 7 / 2
+
+
+async def test_nothing_answering_for_give_up_after_stops_the_pool_and_ends_no_search() -> None:
+    clock = SteppingClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp(), step=1.0)
+    totals = {f"s{i}": 500 for i in range(5)}
+    script = {(sid, 0): [TransportError("connection refused")] * 10_000 for sid in totals}
+    api = TickingApi(clock, totals, script)
+    options = HarvestOptions(rate=10_000, concurrency=2, retry=NO_WAIT, give_up_after=30.0)
+    with anyio.fail_after(10):
+        pool, messages = await harvest(api, make_job(totals), options=options, clock=clock)
+    assert pool.unreachable is not None
+    assert pool.unreachable.silent_s >= 30.0
+    assert "connection refused" in pool.unreachable.last_error
+    assert not ended(messages)  # every search stays pending, for the resume
+    assert pool.stop_error is None
+    assert 30 <= sum(api.calls.values()) <= 34  # one call per fake second, then it stopped
+
+
+async def test_an_outage_shorter_than_give_up_after_costs_time_only() -> None:
+    clock = SteppingClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp(), step=1.0)
+    totals = {"a": 300, "b": 120}
+    script = {
+        ("a", 0): [ServerError("HTTP 503", http_status=503)] * 10,
+        ("b", 0): [ServerError("HTTP 503", http_status=503)] * 10,
+    }
+    api = TickingApi(clock, totals, script)  # 20 fake seconds of nothing but 503s
+    options = HarvestOptions(rate=10_000, concurrency=2, retry=NO_WAIT, give_up_after=30.0)
+    pool, messages = await harvest(api, make_job(totals), options=options, clock=clock)
+    assert pool.unreachable is None
+    assert {sid: m.status for sid, m in ended(messages).items()} == {
+        "a": "complete",
+        "b": "complete",
+    }
+    assert sum(api.calls.values()) == 20 + min_calls(300, 100) + min_calls(120, 100)

@@ -8,8 +8,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harvester.api.errors import (
+    PatSnapError,
+    ProtocolError,
+    ServerError,
+    TransportError,
+    error_for_code,
+)
 from harvester.engine.rate import Throttle
-from harvester.engine.retry import RetryPolicy
+from harvester.engine.retry import RetryPolicy, is_transient
 
 
 class FakeTime:
@@ -91,7 +98,27 @@ def test_backoff_is_full_jitter_within_the_exponential_ceiling(attempt: int, see
     assert 0 <= delay <= min(30, 0.5 * 2 ** (attempt - 1))
 
 
-def test_attempts_are_bounded_and_tighter_for_unknown_codes() -> None:
-    policy = RetryPolicy(attempts=8, unknown_code_attempts=3)
-    assert policy.allows(7) and not policy.allows(8)
+def test_transient_tries_are_bounded_by_the_window_alone_unknown_codes_by_count() -> None:
+    policy = RetryPolicy(unknown_code_attempts=3)
+    assert policy.allows(1_000)
     assert policy.allows(2, unknown_code=True) and not policy.allows(3, unknown_code=True)
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (TransportError("connection refused"), True),
+        (TransportError("HTTP 408", http_status=408), True),
+        (ProtocolError("truncated body"), True),
+        (ServerError("HTTP 503", http_status=503), True),
+        (error_for_code(68300005, None), True),
+        (error_for_code(68300008, None), True),
+        (error_for_code(67200001, None), False),  # a push-back is an answer
+        (error_for_code(67200002, None), False),
+        (error_for_code(12345, None), False),  # an unknown code is an answer
+        (error_for_code(68300004, None), False),
+        (error_for_code(67200005, None), False),
+    ],
+)
+def test_transient_means_no_usable_answer(error: PatSnapError, transient: bool) -> None:
+    assert is_transient(error) is transient

@@ -14,7 +14,7 @@ from harvester.report import JsonLogObserver, ProgressLine, TextLogObserver, for
 def test_live_line_shows_the_recent_answer_rate_not_the_dispatch_count() -> None:
     stats = HarvestStats(searches=10, pages_left=40, current_rate=5.0)
     now = [100.0]
-    line = ProgressLine(io.StringIO(), lambda: stats, clock=lambda: now[0])
+    line = ProgressLine(io.StringIO(), lambda: stats, clock=lambda: now[0], width=lambda: 200)
     stats.calls = 8  # eight dispatched at once, all waiting for the throttle
     line.draw()
     for _ in range(10):
@@ -56,3 +56,47 @@ def test_summary_names_statuses_records_calls_and_next_steps() -> None:
     assert "1,234 written, 5 duplicates dropped" in text
     assert "12 this run (2 retries" in text
     assert "next      recreate expired searches" in text
+
+
+def test_the_live_line_is_cut_to_the_terminal_width() -> None:
+    stats = HarvestStats(searches=10_000, pages_left=123_456, current_rate=40.0)
+    stream = io.StringIO()
+    line = ProgressLine(stream, lambda: stats, width=lambda: 80)
+    line.draw()
+    drawn = stream.getvalue().split("\r")[-1]
+    assert len(drawn) <= 79 and drawn.endswith("...")
+    line.draw()  # a redraw pads only up to what was drawn: still within the width
+    assert all(len(part) <= 79 for part in stream.getvalue().split("\r"))
+
+
+def screen(written: str) -> list[str]:
+    """What a terminal shows for `written`: a carriage return moves back to column 0."""
+    rows = []
+    for raw in written.split("\n"):
+        row: list[str] = []
+        for part_index, part in enumerate(raw.split("\r")):
+            column = 0 if part_index else len(row)
+            for char in part:
+                if column < len(row):
+                    row[column] = char
+                else:
+                    row.append(char)
+                column += 1
+        rows.append("".join(row).rstrip())
+    return rows
+
+
+def test_a_log_line_clears_the_live_line_first_so_the_two_never_share_a_line() -> None:
+    stats = HarvestStats(searches=2, pages_left=3, current_rate=1.0)
+    stream = io.StringIO()
+    line = ProgressLine(stream, lambda: stats, width=lambda: 200)
+    log = TextLogObserver(stream)
+    log.live = line
+    line.draw()
+    log.event("retry", search_id="a", offset=0, error="HTTP 503")
+    line.draw()
+    rows = screen(stream.getvalue())
+    assert len(rows) == 2
+    assert rows[0].split(" ")[1:3] == ["retry", "search_id=a"]  # the log line, alone
+    assert "searches" not in rows[0]
+    assert rows[1].startswith("searches 0/2")  # the live line, redrawn below it

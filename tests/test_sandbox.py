@@ -621,3 +621,25 @@ async def test_serve_forever_announces_its_url_and_stops_when_cancelled() -> Non
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_outage_answers_every_call_503_until_it_ends() -> None:
+    clock = ManualClock(1_000_000.0)
+    async with api(SandboxConfig(outage_s=20, clock=clock), token=False) as opened:
+        async with opened.session.post(
+            f"{opened.sandbox.url}/oauth/token",
+            headers=basic(CLIENT_ID, SECRET),
+            data={"grant_type": "client_credentials"},
+        ) as response:
+            assert response.status == 503
+            assert "json" not in response.content_type  # a gateway's page, not PatSnap's
+        async with opened.session.get(
+            f"{opened.sandbox.url}/image-search/results", params={"search_id": "SBX-5-a"}
+        ) as response:
+            assert response.status == 503
+        assert opened.sandbox.stats.outage_refused == 2
+        clock.advance(20.0)
+        await opened.fetch_token()
+        _, total = await opened.hits("SBX-5-a")
+        assert total == 5
+        assert opened.sandbox.stats.outage_refused == 2

@@ -200,7 +200,12 @@ class StopRun(PatSnapError):
     def advice(self) -> str:
         """What the account needs, in words a person can act on."""
         info = ACTIONS.get(self.code) if self.code is not None else None
-        return info.advice if info and info.advice else "check the PatSnap account, then resume"
+        if info and info.advice:
+            return info.advice
+        if self.code is None and self.http_status is not None and 300 <= self.http_status < 500:
+            # 404 or a redirect without a PatSnap code: the URL is wrong, not the account
+            return "check --base-url (or PATSNAP_BASE_URL), then resume"
+        return "check the PatSnap account, then resume"
 
 
 class SearchFailed(PatSnapError):

@@ -117,13 +117,16 @@ def cmd_codes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester sandbox`: the local PatSnap-compatible server."""
-    from harvester.sandbox.server import config_from_args, serve_forever
+    from harvester.sandbox.server import SandboxConfig, config_from_args, serve_forever
+
+    SANDBOX_SECRET = SandboxConfig().client_secret  # built in, printed: not a real secret
 
     config = config_from_args(args)
 
     def ready(url: str) -> None:
         out.write(f"PatSnap sandbox listening on {url}\n")
-        out.write(f"  client id/secret: {config.client_id} / (see --help)\n")
+        secret = config.client_secret if config.client_secret == SANDBOX_SECRET else "(as given)"
+        out.write(f"  client id/secret: {config.client_id} / {secret}\n")
         out.flush()
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -28,7 +28,21 @@ EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_STOPPED, EXIT_LOCKED = 0, 1, 2, 3, 4
 #: Added to DESIGN.md's codes: the output could not be written (disk full, read-only).
 #: Distinct from 1 so a scheduler can tell a storage problem from failed searches.
 EXIT_OUTPUT = 5
+#: The API could not be reached (the breaker: nothing answered for give_up_after seconds);
+#: nothing was made final, no _SUCCESS: retry later, it resumes.
+EXIT_UNREACHABLE = 6
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+#: Python's own code for an uncaught exception (a bug): never a scheduler's "done".
+EXIT_INTERNAL = 1
+
+
+class Terminated(Exception):
+    """SIGTERM arrived before the run's own signal handling was in place."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """A SIGTERM handler for the time before (and after) the event loop: unwind cleanly."""
+    raise Terminated()
 
 
 class CliError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from harvester import __version__
 from harvester.cli.commands import (
@@ -30,12 +30,29 @@ from harvester.ops import (
 Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, with an example in every --help."""
+class UsageProblem(Exception):
+    """Bad usage, raised instead of printed (so --log-format json can say it as an event)."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage  #: the command's usage line
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are raised, not printed: subparsers inherit it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageProblem(f"{self.prog}: error: {message}", self.format_usage().strip())
+
+
+def build_parser(*, raise_usage: bool = False) -> argparse.ArgumentParser:
+    """The argument parser, with an example in every --help; `raise_usage`: usage errors
+    raise UsageProblem instead of printing to stderr and exiting."""
     from harvester.sandbox.server import add_arguments as sandbox_arguments
 
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser_class = _RaisingParser if raise_usage else argparse.ArgumentParser
+    parser = parser_class(
         prog="harvester",
         formatter_class=fmt,
         description="Harvest PatSnap image-search results into sharded, deduplicated NDJSON.",
@@ -44,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "exit codes: 0 all complete/empty/truncated, 1 some failed or expired, "
         "2 bad usage or job file,\n  3 stopped by the platform (resumable), "
         "4 output locked, 5 output not writable (disk full, read-only; resumable),\n"
+        "  6 the API could not be reached (nothing made final; retry later, resumable),\n"
         "  130/143 interrupted (resumable)",
     )
     parser.add_argument("--version", action="version", version=f"harvester {__version__}")
@@ -73,11 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="discard this output directory's previous run and start over",
     )
+    _give_up_flag(run)
     run.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
-        help="text (live line on a terminal) or JSON lines on stderr",
+        help="text (live line on a terminal) or json: every line on stdout and stderr is "
+        "one JSON object, the last one run_finished",
     )
     run.add_argument(
         "--metrics-file",
@@ -117,11 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "so `run` does not pay for it again) to make the count exact",
     )
     plan.add_argument("--base-url", help="API base URL, with --probe")
+    _give_up_flag(plan)
     plan.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
-        help="log format of --probe's events on stderr",
+        help="text, or json: every line on stdout and stderr is one JSON object",
     )
     plan.set_defaults(func=cmd_plan)
 
@@ -150,14 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox",
         help="a local PatSnap-compatible server",
         formatter_class=fmt,
-        description="Serve a local PatSnap-compatible API on 127.0.0.1 for demos and tests.",
-        epilog="example:\n  harvester sandbox --port 8080 --rate 20 --fault-rate 0.1\n"
-        "  PATSNAP_BASE_URL=http://127.0.0.1:8080 PATSNAP_CLIENT_ID=sandbox-client "
+        description="Serve a local PatSnap-compatible API on 127.0.0.1 for demos and tests. "
+        "Its built-in OAuth client is id sandbox-client, secret sandbox-secret "
+        "(change them with --client-id/--client-secret).",
+        epilog="example:\n  harvester sandbox --rate 20 --fault-rate 0.1      # port 8765\n"
+        "  PATSNAP_BASE_URL=http://127.0.0.1:8765 PATSNAP_CLIENT_ID=sandbox-client "
         "PATSNAP_CLIENT_SECRET=sandbox-secret harvester run jobs/example.toml",
     )
     sandbox_arguments(sandbox)
     sandbox.set_defaults(func=cmd_sandbox)
     _ops_parsers(sub, fmt)
+    for command in sub.choices.values():  # `harvester run JOB --debug` works too
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     return parser
 
 
@@ -212,6 +239,17 @@ def _ops_parsers(
     merge.add_argument("out_dirs", nargs="+", metavar="OUT_DIR")
     merge.add_argument("--out", help="write the description here (path or URL), not to stdout")
     merge.set_defaults(func=cmd_merge)
+
+
+def _give_up_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--give-up-after",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="stop with exit 6 when no call is answered this long (API down, wrong URL, "
+        "no network); nothing is made final and running again resumes (default: the "
+        "job's give_up_after, else 60)",
+    )
 
 
 def _positive_seconds(text: str) -> float:

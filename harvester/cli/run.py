@@ -9,13 +9,21 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import anyio
 
 from harvester.api.auth import ApiKey, Credentials, credentials_from_env
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
-from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_SIGNAL, EXIT_STOPPED
+from harvester.cli.exits import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_SIGNAL,
+    EXIT_STOPPED,
+    EXIT_UNREACHABLE,
+)
+from harvester.cli.logs import Console
+from harvester.engine.breaker import Unreachable
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
@@ -28,11 +36,11 @@ from harvester.ops import (
     partition_job,
 )
 from harvester.report import (
-    JsonLogObserver,
     ProgressLine,
     TextLogObserver,
     format_summary,
     is_terminal,
+    summary_fields,
 )
 from harvester.sink import (
     Sink,
@@ -49,7 +57,7 @@ def default_out_dir(job: Job, now: datetime) -> Path:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    names = ("rate", "burst", "concurrency", "shards")
+    names = ("rate", "burst", "concurrency", "shards", "give_up_after")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -65,13 +73,15 @@ def job_and_out(args: argparse.Namespace) -> tuple[Job, Path, Partition | None]:
     return share, out_dir if args.out else partition_dir(out_dir, part), part
 
 
-def _observer(args: argparse.Namespace, err: TextIO) -> tuple[Observer, bool]:
-    """JSON lines when asked or when stderr is not a terminal with text; else a live line."""
-    if args.log_format == "json":
-        return JsonLogObserver(err), False
-    if is_terminal(err):
-        return TextLogObserver(err), True
-    return TextLogObserver(err), False
+def console_of(args: argparse.Namespace, out: TextIO, err: TextIO) -> Console:
+    """The command's console (main() sets it; a direct call gets a text one)."""
+    console: Console | None = getattr(args, "console", None)
+    return console if console is not None else Console(out, err, json=False)
+
+
+def _observer(console: Console) -> tuple[Observer, bool]:
+    """JSON lines when asked; text events, with a live line when stderr is a terminal."""
+    return console.observer, not console.json and is_terminal(console.err)
 
 
 def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
@@ -101,24 +111,29 @@ def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
         validity_s=job.settings.validity_minutes * 60,
         grace_s=job.settings.grace_seconds,
         probe_only=probe_only,
+        give_up_after=job.settings.give_up_after,
     )
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester run`: harvest a job into its output directory, resuming if started."""
+    console = console_of(args, out, err)
     job, out_dir, part = job_and_out(args)
     credentials, note = credentials_from_env(os.environ)
     base_url = base_url_from_env(os.environ, args.base_url)
     started_wall = time.time()
     with _open_sink(job, out_dir, fresh=args.fresh) as sink:
         if sink.is_complete():
-            out.write(
+            console.say(
                 f"harvester: {out_dir} already holds a complete run of job "
                 f"{job.settings.name!r} (_SUCCESS present); nothing to do. "
-                "Use --fresh to harvest it again.\n"
+                "Use --fresh to harvest it again.",
+                event="already_complete",
+                stdout=True,
+                out=str(out_dir),
             )
             return EXIT_OK
-        observer, live = _observer(args, err)
+        observer, live = _observer(console)
         observer.event(
             "run_started",
             job=job.settings.name,
@@ -129,7 +144,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             **({"partition": str(part)} if part else {}),
         )
         if part and job.settings.dedupe == "job":
-            err.write(_JOB_DEDUPE_NOTE)
+            console.say(_JOB_DEDUPE_NOTE, event="note")
         metrics = None
         if args.metrics_file:
             metrics = MetricsFile(
@@ -167,7 +182,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 **({"partition": str(part)} if part else {}),
             }
         )
-        code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+        code = _conclude(job, out_dir, base_url, harvest, result, elapsed, caught, console)
         if metrics is not None:
             try:
                 metrics.write_final(harvest.stats, result.totals, exit_code=code)
@@ -178,7 +193,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 _JOB_DEDUPE_NOTE = (
     'harvester: note: dedupe = "job" holds within this partition only; a patent found by '
-    "searches of two partitions is kept once in each\n"
+    "searches of two partitions is kept once in each"
 )
 
 
@@ -188,10 +203,11 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
     The pages are committed like a run's, so `run` never pays for them again; the probe
     is the first contact, so windows without a created_at start now.
     """
+    console = console_of(args, err, err)
     credentials, note = credentials_from_env(os.environ)
     base_url = base_url_from_env(os.environ, args.base_url)
     with _open_sink(job, out_dir) as sink:
-        observer, _ = _observer(args, err)
+        observer, _ = _observer(console)
         observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
         harvest, caught = _run_pool(
             job,
@@ -205,12 +221,38 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
             err=err,
             started=time.time(),
         )
+    console.result |= {"calls": harvest.stats.calls}
     if caught:
         return EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
+    if harvest.unreachable is not None:
+        pending = harvest.stats.searches - harvest.stats.done
+        console.say(
+            unreachable_message(base_url, harvest.unreachable, pending, probe=True),
+            event="error",
+            exit_code=EXIT_UNREACHABLE,
+        )
+        return EXIT_UNREACHABLE
     if harvest.stop_error is not None:
-        err.write(f"harvester: probe stopped: {harvest.stop_error}; {harvest.stop_error.advice}\n")
+        console.say(
+            f"harvester: probe stopped: {harvest.stop_error}; {harvest.stop_error.advice}",
+            event="error",
+            exit_code=EXIT_STOPPED,
+        )
         return EXIT_STOPPED
     return EXIT_OK
+
+
+def unreachable_message(base_url: str, verdict: Unreachable, pending: int, *, probe: bool) -> str:
+    """Exit 6 in one paragraph: where, what failed last, and what to do."""
+    made = "the probe made nothing final" if probe else "nothing was made final"
+    return (
+        f"harvester: PatSnap at {base_url} could not be reached: no call was answered for "
+        f"{verdict.silent_s:.0f} s ({verdict.failures} failed calls; last error: "
+        f"{verdict.last_error}). Stopped: {made}, {pending} search(es) stay pending and no "
+        "_SUCCESS was written. Check the base URL (--base-url or PATSNAP_BASE_URL), the "
+        "network, DNS or VPN, then run the same command again: it resumes where it stopped "
+        "and pays no page twice."
+    )
 
 
 def _run_pool(
@@ -267,6 +309,8 @@ async def _harvest(
             job, client, sink, options, observer, run_start=run_start, throttle=throttle
         )
         line = ProgressLine(err, harvest.snapshot) if live else None
+        if line is not None and isinstance(observer, TextLogObserver):
+            observer.live = line  # a log line clears the live line before it is printed
         async with anyio.create_task_group() as tg:
             tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
             tg.start_soon(_show_progress, harvest, line, observer)
@@ -321,11 +365,12 @@ async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: 
 def _conclude(
     job: Job,
     out_dir: Path,
+    base_url: str,
     harvest: Harvest,
     result: object,
     elapsed: float,
     caught: list[int],
-    out: TextIO,
+    console: Console,
 ) -> int:
     """Print the summary and choose the exit code."""
     stats = harvest.stats
@@ -334,6 +379,7 @@ def _conclude(
     success = bool(getattr(result, "success", False))
     advice: list[str] = []
     code = EXIT_OK
+    pending = max(0, len(job.searches) - sum(by_status.values()))
     if caught:
         code = EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
         advice.append("interrupted; run the same command again to resume (no page is paid twice)")
@@ -341,6 +387,11 @@ def _conclude(
         code = EXIT_STOPPED
         advice.append(f"the account needs attention: {harvest.stop_error.advice}")
         advice.append("then run the same command again to resume")
+    elif harvest.unreachable is not None:
+        code = EXIT_UNREACHABLE
+        advice.append(
+            "check the base URL, network, DNS or VPN; then run the same command again to resume"
+        )
     elif not success:
         code = EXIT_INCOMPLETE
         advice.append("not every search reached a final state; run the same command to resume")
@@ -357,18 +408,34 @@ def _conclude(
             )
     if success:
         advice.append(f"data: {out_dir}/part-*.jsonl.gz (manifest.json, _SUCCESS)")
-    out.write(
-        format_summary(
-            job_name=job.settings.name,
-            out_dir=str(out_dir),
-            totals=totals,
-            by_status=by_status,
-            stats=stats,
-            elapsed=elapsed,
-            success=success,
-            stop_reason=stats.stop_reason,
-            advice=advice,
+    summary: dict[str, Any] = {
+        "job_name": job.settings.name,
+        "out_dir": str(out_dir),
+        "totals": totals,
+        "by_status": by_status,
+        "stats": stats,
+        "elapsed": elapsed,
+        "success": success,
+        "stop_reason": stats.stop_reason,
+        "advice": advice,
+    }
+    console.result |= {
+        "searches": len(job.searches),
+        "by_status": by_status,
+        "pending": pending,
+        "records": totals.get("records", 0),
+        "calls": stats.calls,
+        "retries": stats.retries,
+        "success": success,
+    }
+    if console.json:
+        console.emit("summary", stdout=True, **summary_fields(**summary))
+    else:
+        console.out.write(format_summary(**summary) + "\n")
+    if harvest.unreachable is not None and not caught and harvest.stop_error is None:
+        console.say(
+            unreachable_message(base_url, harvest.unreachable, pending, probe=False),
+            event="error",
+            exit_code=EXIT_UNREACHABLE,
         )
-        + "\n"
-    )
     return code

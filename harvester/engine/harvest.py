@@ -3,6 +3,7 @@
     harvest = Harvest(job, client, send, progress, options, observer)
     await harvest.run()          # returns when every search is final, or after stop()
     harvest.stop_error           # the StopRun that ended it early, if any
+    harvest.unreachable          # or the breaker's verdict: the API could not be reached
 
 Workers never touch files: each fetched page goes to the writer through `send` (a bounded
 memory stream, so a slow disk slows the pool instead of filling memory), and a search's
@@ -32,9 +33,10 @@ from harvester.api.errors import (
     UnknownCodeError,
 )
 from harvester.api.models import Page
+from harvester.engine.breaker import Breaker, Unreachable
 from harvester.engine.events import HarvestStats, NullObserver, Observer
 from harvester.engine.rate import PacingStopped, Throttle
-from harvester.engine.retry import RetryPolicy
+from harvester.engine.retry import RetryPolicy, is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
 from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
@@ -67,6 +69,7 @@ class HarvestOptions:
     grace_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
+    give_up_after: float = 60.0  #: stop the run (exit 6) when no call is answered this long
 
 
 def iso(epoch: float) -> str:
@@ -96,6 +99,7 @@ class Harvest:
     ) -> None:
         self.stats = HarvestStats(searches=len(job.searches))
         self.stop_error: StopRun | None = None
+        self.unreachable: Unreachable | None = None  #: set when the breaker stopped the run
         self._fetcher = fetcher
         self._send = send
         self._options = options
@@ -122,6 +126,7 @@ class Harvest:
         self._stopping = False
         self._wakeup = anyio.Event()
         self._quota_streak: list[float] = []
+        self._breaker = Breaker(options.give_up_after, clock)
         self._to_end: list[SearchTask] = []
         start = clock() if run_start is None else run_start
         self._plan(job, progress, start)
@@ -230,6 +235,7 @@ class Harvest:
         self.stats.calls += 1
         if attempt > 1:
             self.stats.retries += 1
+        sent_at = self._clock()
         try:
             page = await self._fetcher.fetch_page(
                 task.search_id,
@@ -243,7 +249,7 @@ class Harvest:
         except PatSnapError as exc:
             self._uncommitted -= 1
             self.stats.answered += 1
-            await self._failed(task, spec, attempt, exc)
+            await self._failed(task, spec, attempt, exc, sent_at)
         else:
             self.stats.answered += 1
             await self._landed(task, spec, attempt, page)
@@ -259,6 +265,7 @@ class Harvest:
         self._sched.requeue(task, spec)
 
     async def _landed(self, task: SearchTask, spec: PageSpec, attempt: int, page: Page) -> None:
+        self._breaker.answered()
         self._throttle.recovered()
         self._quota_streak.clear()
         await self._send.send(
@@ -287,10 +294,22 @@ class Harvest:
             await self._finish(task)
 
     async def _failed(
-        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError
+        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, sent_at: float
     ) -> None:
         self.stats.errors[str(exc.code or type(exc).__name__)] += 1
         now = self._clock()
+        transient = is_transient(exc)
+        if transient:
+            self._breaker.failed(str(exc), sent_at=sent_at)
+            if self._breaker.tripped():
+                self._give_up()
+        else:
+            self._breaker.answered()
+        if transient and self._stopping and not task.ended:
+            # The run is stopping (breaker, signal, platform): a page without an answer
+            # stays pending for the resume; it says nothing about the search.
+            self._sched.requeue(task, spec)
+            return
         if task.ended and not isinstance(exc, StopRun | Reauthenticate):
             # The search's fate was decided while this call was out: nothing to retry.
             self._sched.drop(task)
@@ -335,9 +354,14 @@ class Harvest:
             unknown = isinstance(exc, UnknownCodeError)
             # a push-back (67200001) is not the page's fault: it does not use up its tries
             tries = attempt - task.refused.get(spec.offset, 0)
+            closes = task.deadline + self._options.grace_s
             if self._options.retry.allows(tries, unknown_code=unknown):
-                retry_at = now + self._options.retry.delay(tries, self._rng)
-                if retry_at <= task.deadline + self._options.grace_s:
+                if now >= closes:
+                    status = "expired"  # tried for as long as the window was open
+                else:
+                    # The last try leaves as the window (plus grace) closes, not a backoff
+                    # before it: a transient failure is never final while the window is open.
+                    retry_at = min(now + self._options.retry.delay(tries, self._rng), closes)
                     self._sched.park(task, spec, retry_at)
                     self._observer.event(
                         "retry",
@@ -348,11 +372,44 @@ class Harvest:
                         delay=round(retry_at - now, 3),
                     )
                     return
-                status = "expired"  # the window closes before the next try may leave
         self._sched.drop(task)
         self._decide(task, status, exc)
         if task.in_flight == 0:
             await self._finish(task)
+
+    def _give_up(self) -> None:
+        """No call was answered for give_up_after seconds: stop, leave the rest pending."""
+        if self.unreachable is not None:
+            return
+        breaker = self._breaker
+        self.unreachable = Unreachable(
+            silent_s=breaker.silent_for(),
+            last_error=breaker.last_error or "no answer",
+            failures=breaker.failures,
+        )
+        self._observer.event(
+            "api_unreachable",
+            silent_s=round(self.unreachable.silent_s, 1),
+            failures=breaker.failures,
+            last_error=self.unreachable.last_error,
+        )
+        self.stop(
+            f"no call was answered for {self.unreachable.silent_s:.0f} s "
+            f"(last error: {self.unreachable.last_error})"
+        )
+
+    async def watch(self) -> None:
+        """Trip the breaker on time, also while every page waits out its backoff.
+
+        Runs beside `run` until cancelled; failures trip it at once as well (`_failed`).
+        """
+        while not self._stopping:
+            trips_at = self._breaker.trips_at()
+            now = self._clock()
+            if trips_at is not None and now >= trips_at:
+                self._give_up()
+                return
+            await anyio.sleep(0.5 if trips_at is None else min(0.5, max(0.01, trips_at - now)))
 
     def _quota_persists(self, now: float) -> bool:
         """67200002 is ambiguous: stop only after several in a row spanning a while."""

@@ -69,7 +69,10 @@ async def run_harvest(harvest: Harvest, sink: Sink, receive: ObjectReceiveStream
     """Run writer and pool to the end; every fetched page is committed when this returns."""
     async with anyio.create_task_group() as tg:
         await tg.start(functools.partial(sink.run, receive, on_commit=_fed_back(harvest)))
-        await harvest.run()
+        async with anyio.create_task_group() as pool:
+            pool.start_soon(harvest.watch)  # the dead-API breaker's clock
+            await harvest.run()
+            pool.cancel_scope.cancel()
 
 
 def _fed_back(harvest: Harvest) -> Callable[[CommitStats], None]:

@@ -181,6 +181,7 @@ class _Loader:
             shards=setting("shards", int_check(1, 1024), 4),
             dedupe=setting("dedupe", choice_check(DEDUPE_SCOPES), "search"),
             grace_seconds=setting("grace_seconds", float_check(0), 30.0),
+            give_up_after=setting("give_up_after", float_check(0, low_open=True), 60.0),
         )
 
     def _default_name(self) -> str:

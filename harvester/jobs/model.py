@@ -26,6 +26,7 @@ class JobSettings:
     shards: int = 4  #: output files; a record goes to hash(patent_id) % shards
     dedupe: str = "search"  #: one of DEDUPE_SCOPES
     grace_seconds: float = 30.0  #: retries may run this long past a window's end
+    give_up_after: float = 60.0  #: stop the run (exit 6) when no call is answered this long
 
 
 @dataclass(slots=True, frozen=True)

@@ -82,6 +82,11 @@ def read_stamped(success: bytes, manifest: bytes, where: str) -> dict[str, Any]:
 def verify_run(out_dir: Path) -> FinishedRun:
     """The run in `out_dir`, checked file by file; NotPublishable names the first problem."""
     success_path, manifest_path = out_dir / SUCCESS_NAME, out_dir / MANIFEST_NAME
+    if not out_dir.is_dir():
+        raise NotPublishable(
+            f"{out_dir} does not exist (or is not a directory): give the run's output "
+            "directory, e.g. out/<job>/dt=<date>"
+        )
     if not success_path.is_file():
         raise NotPublishable(
             f"{out_dir} has no {SUCCESS_NAME}: the run is unfinished or still going. "

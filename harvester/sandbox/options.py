@@ -147,6 +147,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="HTTP status of 67200001 (default: a seeded mix of 429 and 200)",
     )
+    add(
+        "--outage-s",
+        type=float,
+        default=defaults.outage_s,
+        metavar="SECONDS",
+        help="answer every call, the token endpoint's too, with HTTP 503 for this long "
+        "after the sandbox starts, as a PatSnap outage would (default: %(default)s)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -169,4 +177,5 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         expired_code=args.expired_code,
         auth_error_status=args.auth_error_status,
         rate_limit_status=args.rate_limit_status,
+        outage_s=args.outage_s,
     )

@@ -57,6 +57,8 @@ async def _token(request: web.Request) -> web.StreamResponse:
     """`POST /oauth/token`: HTTP Basic client credentials, form grant_type=client_credentials."""
     state = request.app[STATE]
     state.stats.token_requests += 1
+    if state.in_outage():
+        return _outage(state)
     await _latency(state)
     credentials = parse_basic(request.headers.get("Authorization"))
     form = await request.post()
@@ -88,6 +90,8 @@ async def _results(request: web.Request) -> web.StreamResponse:
     stats.in_flight += 1
     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
     try:
+        if state.in_outage():
+            return _outage(state)
         await _latency(state)
         return await _answer(request, state)
     finally:
@@ -160,6 +164,16 @@ def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
         "status": True,
         "error_code": 0,
     }
+
+
+def _outage(state: SandboxState) -> web.StreamResponse:
+    """What a gateway in front of a down PatSnap sends: 503 with an HTML page, no JSON."""
+    state.stats.outage_refused += 1
+    return web.Response(
+        status=503,
+        text="<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+        content_type="text/html",
+    )
 
 
 async def _latency(state: SandboxState) -> None:

@@ -33,6 +33,7 @@ class SandboxState:
         "_created",
         "_quota_held",
         "_rate_refusals",
+        "_started",
         "bucket",
         "clock",
         "config",
@@ -56,6 +57,11 @@ class SandboxState:
         self._quota_held = 0  #: calls past the quota check, not yet billed or failed
         self._auth_failures = 0  #: for the seeded 401-or-200 choice (not reset with stats)
         self._rate_refusals = 0  #: for the seeded 429-or-200 choice
+        self._started = self.clock()  #: the outage (config.outage_s) counts from here
+
+    def in_outage(self) -> bool:
+        """Whether the sandbox still plays a PatSnap outage (every call answered 503)."""
+        return self.clock() - self._started < self.config.outage_s
 
     # -- tokens --------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ class SandboxStats:
     auth_failures: int = 0  #: 67200003/67200008/67200009 answers, token endpoint included
     invalid_params: int = 0  #: 68300004 answers for a bad parameter
     expired: int = 0  #: answers for a search past its window
+    outage_refused: int = 0  #: calls answered 503 during --outage-s, token endpoint included
     faults_by_kind: dict[str, int] = field(default_factory=dict)  #: injected faults
     in_flight: int = 0  #: results requests being answered now
     max_in_flight: int = 0  #: the most answered at once

@@ -79,15 +79,20 @@ class UnknownSearch(SinkError):
 _ADVICE = {
     errno.ENOSPC: "no space left on the device: free space, then run again to resume",
     errno.EDQUOT: "disk quota exceeded: free space, then run again to resume",
-    errno.EROFS: "read-only file system: choose a writable --out, then run again",
-    errno.EACCES: "permission denied: fix the permissions or choose another --out",
-    errno.EPERM: "operation not permitted: fix the permissions or choose another --out",
+    # A resume lives in this directory: another --out would start over and pay again.
+    errno.EROFS: "read-only file system: make the output directory writable again, then run "
+    "the same command to resume",
+    errno.EACCES: "permission denied: make the output directory writable again, then run the "
+    "same command to resume",
+    errno.EPERM: "operation not permitted: fix the output directory's permissions, then run "
+    "the same command to resume",
     errno.EIO: "I/O error from the device: check the disk, then run again to resume",
 }
 
 _SQLITE_ADVICE = {
     "SQLITE_FULL": _ADVICE[errno.ENOSPC],
-    "SQLITE_READONLY": "checkpoint cannot be written (read-only): choose a writable --out",
+    "SQLITE_READONLY": "checkpoint cannot be written (read-only): make the output directory "
+    "writable again, then run the same command to resume",
     "SQLITE_CANTOPEN": "checkpoint cannot be opened: check the directory and permissions",
     "SQLITE_PERM": _ADVICE[errno.EPERM],
 }

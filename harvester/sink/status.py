@@ -77,7 +77,7 @@ class StatusReport:
             self.searches, key=lambda s: s.status in (None, "failed", "expired"), reverse=True
         )
         for search in rows[:max_rows]:
-            error = f"{search.error_code} {search.error_msg}" if search.error_code else ""
+            error = " ".join(str(part) for part in (search.error_code, search.error_msg) if part)
             lines.append(
                 f"{search.search_id:<40} {search.status or 'pending':<10}"
                 f" {'-' if search.total is None else search.total:>6}"
