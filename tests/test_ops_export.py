@@ -153,7 +153,7 @@ def test_export_without_pyarrow_names_the_extra_and_exits_2(
         export_parquet(run)
     err = io.StringIO()
     assert main(["export", str(run), "--format", "parquet"], io.StringIO(), err) == 2
-    assert "patsnap-harvester[parquet]" in err.getvalue()
+    assert "pip install '.[parquet]'" in err.getvalue()
 
 
 def test_a_failed_write_is_exit_1_and_leaves_the_run_as_it_was(run: Path) -> None:

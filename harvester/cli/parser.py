@@ -198,7 +198,7 @@ def _ops_parsers(
         description="Verify a finished run (its _SUCCESS and every file's sha256) and copy it "
         "to DEST/job=<name>/dt=<date>/ (plus part=I-of-N for a partition): data files "
         "first, manifest.json next, _SUCCESS last. Publishing again changes nothing. A URL "
-        "needs the s3 extra: pip install 'patsnap-harvester[s3]'. Exit 2: the run is "
+        "needs the s3 extra: pip install '.[s3]' (from the clone). Exit 2: the run is "
         "unfinished or changed (nothing written); 1: the destination failed (run it again).",
         epilog="example:\n  harvester publish out/nightly/dt=2026-11-25 s3://lake/patents\n"
         "  harvester publish out/nightly/dt=2026-11-25 /mnt/lake/patents",
@@ -213,7 +213,7 @@ def _ops_parsers(
         formatter_class=fmt,
         description="Write part-NNNNN.parquet beside each NDJSON shard of a finished run (same "
         "records, typed columns), list them in manifest.json and re-stamp _SUCCESS. Needs "
-        "the parquet extra: pip install 'patsnap-harvester[parquet]'.",
+        "the parquet extra: pip install '.[parquet]' (from the clone).",
         epilog="example:\n  harvester export out/nightly/dt=2026-11-25 --format parquet\n"
         "  harvester export out/nightly/dt=2026-11-25 --format parquet --replace",
     )

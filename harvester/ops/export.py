@@ -29,7 +29,7 @@ from harvester.sink.manifest import atomic_write
 
 __all__ = ["COLUMNS", "ExportResult", "export_parquet", "record_schema"]
 
-PARQUET_HINT = "pip install 'patsnap-harvester[parquet]'"
+PARQUET_HINT = "pip install '.[parquet]' in the harvester's clone (it is on no package index)"
 #: Record fields in file order, with their Parquet types (see record_schema()).
 COLUMNS = ("search_id", "patent_id", "patent_pn", "title", "score", "url", "rank", "harvested_at")
 _AGAIN = "Export again once that is fixed: it picks up where it stopped."

@@ -21,7 +21,7 @@ from harvester.ops.verify import RunFile
 
 __all__ = ["FsspecStore", "LocalStore", "Store", "is_url", "mapped_errors", "open_store"]
 
-S3_HINT = "pip install 'patsnap-harvester[s3]'"
+S3_HINT = "pip install '.[s3]' in the harvester's clone (it is on no package index)"
 
 
 class Store(Protocol):
