@@ -55,7 +55,9 @@ def main(
             code = _dispatch(argv, console, debug)
     except (KeyboardInterrupt, Terminated) as exc:
         code = EXIT_SIGNAL[signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT]
-        console.say("harvester: interrupted before the run began; nothing changed", event="error")
+        console.say(
+            "harvester: interrupted; run the same command again (a run resumes)", event="error"
+        )
     except SystemExit as exc:  # argparse: --help, --version, and text-mode usage errors
         if not console.json:
             raise

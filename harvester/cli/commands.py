@@ -13,7 +13,7 @@ from typing import TextIO
 import anyio
 
 from harvester.api.errors import ACTIONS, HTTP_ACTIONS, Action
-from harvester.cli.exits import EXIT_OK, EXIT_USAGE
+from harvester.cli.exits import EXIT_OK, EXIT_USAGE, Terminated
 from harvester.cli.run import job_and_out, probe
 from harvester.engine.plan import plan_job
 from harvester.jobs import load_job, validate_job
@@ -119,17 +119,17 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """`harvester sandbox`: the local PatSnap-compatible server."""
     from harvester.sandbox.server import SandboxConfig, config_from_args, serve_forever
 
-    SANDBOX_SECRET = SandboxConfig().client_secret  # built in, printed: not a real secret
+    builtin_secret = SandboxConfig().client_secret  # printed: the sandbox's, not a real one
 
     config = config_from_args(args)
 
     def ready(url: str) -> None:
         out.write(f"PatSnap sandbox listening on {url}\n")
-        secret = config.client_secret if config.client_secret == SANDBOX_SECRET else "(as given)"
+        secret = config.client_secret if config.client_secret == builtin_secret else "(as given)"
         out.write(f"  client id/secret: {config.client_id} / {secret}\n")
         out.flush()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, Terminated):  # Ctrl-C, SIGTERM: a clean stop
         anyio.run(
             functools.partial(serve_forever, config, host=args.host, port=args.port, on_ready=ready)
         )

@@ -21,6 +21,7 @@ from harvester.cli.exits import (
     EXIT_SIGNAL,
     EXIT_STOPPED,
     EXIT_UNREACHABLE,
+    raise_terminated,
 )
 from harvester.cli.logs import Console
 from harvester.engine.breaker import Unreachable
@@ -286,6 +287,9 @@ def _run_pool(
         sink.run_start(default=started),
         metrics,
     )
+    # asyncio puts SIGTERM back to the default (die at once) when the loop's handler goes;
+    # until the summary and run_finished are out, a SIGTERM unwinds like before the loop.
+    signal.signal(signal.SIGTERM, raise_terminated)
     return harvest, caught
 
 
