@@ -138,10 +138,12 @@ def test_plan_probe_against_nothing_listening_exits_6_and_makes_nothing_final(
     out = tmp_path / "out"
     with sandbox(SEED) as box:
         command = ("plan", job, "--out", out, "--probe", "--give-up-after", str(GIVE_UP_S))
-        done = run_at(dead_url(), box, *command, timeout=40)
+        done = run_at(dead_url(), box, *command, "--log-format", "json", timeout=40)
         assert done.returncode == 6, done.stderr
         no_traceback(done.stderr)
-        assert "could not be reached" in done.stderr
-        assert "every window can be met" not in done.stdout
+        logged = events(done.stderr)
+        assert logged[-1]["event"] == "run_finished" and logged[-1]["exit_code"] == 6
+        assert any("could not be reached" in e.get("message", "") for e in logged)
+        assert not events(done.stdout)  # no plan: it would claim what it could not know
         report = status_of(box, out)
         assert {row["status"] for row in report["searches"]} == {None}, report  # pending

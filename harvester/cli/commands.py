@@ -14,7 +14,7 @@ import anyio
 
 from harvester.api.errors import ACTIONS, HTTP_ACTIONS, Action
 from harvester.cli.exits import EXIT_OK, EXIT_USAGE, Terminated
-from harvester.cli.run import job_and_out, probe
+from harvester.cli.run import console_of, job_and_out, probe
 from harvester.engine.plan import plan_job
 from harvester.jobs import load_job, validate_job
 from harvester.ops import (
@@ -65,8 +65,27 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         start=start,
         validity_s=job.settings.validity_minutes * 60,
     )
-    calls = f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
     fastest, slowest = plan.calls_min / plan.rate, plan.calls_max / plan.rate
+    console = console_of(args, out, err)
+    if console.json:
+        console.emit(
+            "plan",
+            stdout=True,
+            job=job.settings.name,
+            searches=len(job.searches),
+            already_final=plan.final,
+            out=str(out_dir),
+            exact=plan.exact,
+            calls_min=plan.calls_min,
+            calls_max=plan.calls_max,
+            seconds_min=round(fastest, 1),
+            seconds_max=round(slowest, 1),
+            rate=plan.rate,
+            may_miss_window=len(plan.missed),
+            for_example=[s.search_id for s in plan.missed[:20]],
+        )
+        return EXIT_OK
+    calls = f"{plan.calls_min:,}" if plan.exact else f"{plan.calls_min:,} to {plan.calls_max:,}"
     span = _span(fastest) if plan.exact else f"{_span(fastest)} to {_span(slowest)}"
     out.write(
         f"job {job.settings.name!r}: {len(job.searches)} searches"
