@@ -171,6 +171,7 @@ def test_a_read_only_output_directory_ends_clearly_keeps_the_checkpoint_and_resu
             done = run(box, "run", job, "--out", out)
             assert done.returncode != 0, done.stderr
             assert_clear_error(done.stderr, out, "read-only file system")
+            assert "writable again" in done.stderr  # not another --out: that would start over
             # status still reads it, and sees every commit (they sit in the WAL)
             assert status(out)["totals"] == before["totals"]
             assert {p.name: p.read_bytes() for p in out.iterdir()} == files
