@@ -425,3 +425,34 @@ async def test_an_outage_shorter_than_give_up_after_costs_time_only() -> None:
         "b": "complete",
     }
     assert sum(api.calls.values()) == 20 + min_calls(300, 100) + min_calls(120, 100)
+
+
+async def test_the_breaker_trips_on_time_while_every_page_waits_out_its_backoff() -> None:
+    clock = SteppingClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp(), step=0.0)
+    totals = {"a": 100, "b": 100}
+    script = {(sid, 0): [TransportError("timed out")] * 100 for sid in totals}
+    api = FakeApi(totals, script)
+    slow = RetryPolicy(initial=1000.0, cap=1000.0)  # long backoffs: no failure comes to trip it
+    options = HarvestOptions(rate=10_000, concurrency=2, retry=slow, give_up_after=60.0)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    pool = Harvest(make_job(totals), api, send, {}, options, clock=clock, rng=random.Random(1))
+    got: list[Message] = []
+
+    async def collect() -> None:
+        async with receive:
+            async for message in receive:
+                got.append(message)
+
+    async def sixty_silent_seconds() -> None:
+        while sum(api.calls.values()) < 2:
+            await anyio.sleep(0.01)
+        clock.now += 61.0
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(collect)
+            tg.start_soon(pool.watch)
+            tg.start_soon(sixty_silent_seconds)
+            await pool.run()
+    assert pool.unreachable is not None and pool.unreachable.last_error == "timed out"
+    assert not ended(got)

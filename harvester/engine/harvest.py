@@ -404,12 +404,12 @@ class Harvest:
         Runs beside `run` until cancelled; failures trip it at once as well (`_failed`).
         """
         while not self._stopping:
-            trips_at = self._breaker.trips_at()
-            now = self._clock()
-            if trips_at is not None and now >= trips_at:
+            if self._breaker.tripped():
                 self._give_up()
                 return
-            await anyio.sleep(0.5 if trips_at is None else min(0.5, max(0.01, trips_at - now)))
+            trips_at = self._breaker.trips_at()
+            wait = 0.5 if trips_at is None else trips_at - self._clock()
+            await anyio.sleep(min(0.5, max(0.01, wait)))
 
     def _quota_persists(self, now: float) -> bool:
         """67200002 is ambiguous: stop only after several in a row spanning a while."""
