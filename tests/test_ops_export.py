@@ -149,7 +149,7 @@ def test_export_without_pyarrow_names_the_extra_and_exits_2(
 ) -> None:
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(MissingExtra, match=r"pip install 'patsnap-harvester\[parquet\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install '\.\[parquet\]' in the harvester's clone"):
         export_parquet(run)
     err = io.StringIO()
     assert main(["export", str(run), "--format", "parquet"], io.StringIO(), err) == 2

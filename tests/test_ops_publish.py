@@ -272,7 +272,7 @@ def test_a_local_destination_needs_no_fsspec_and_a_url_names_the_extra(
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == local_files(runs["a"])
     assert result.uploaded[-1] == "_SUCCESS"
     assert publish(runs["a"], str(tmp_path / "lake")).unchanged
-    with pytest.raises(MissingExtra, match=r"pip install 'patsnap-harvester\[s3\]'"):
+    with pytest.raises(MissingExtra, match=r"pip install '\.\[s3\]' in the harvester's clone"):
         publish(runs["a"], "s3://bucket/lake")
 
 

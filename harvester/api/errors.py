@@ -55,7 +55,7 @@ __all__ = [
 class Action(enum.Enum):
     """What the harvester does when the API answers with an error code."""
 
-    RETRY = "retry with backoff"
+    RETRY = "retry with backoff while the window is open (exit 6 if nothing answers)"
     RETRY_THEN_FAIL = "retry a few times, then fail this search"
     SLOW_DOWN = "slow the whole pool down, honour Retry-After, retry"
     SLOW_DOWN_THEN_STOP = "slow down and retry a few times; if it persists, stop the run"
@@ -255,7 +255,7 @@ def error_for_code(
 #: What `error_for_http_status` and the client's exception boundary do when a response
 #: carries no error_code, in words for `harvester codes` (keep in step with the function).
 HTTP_ACTIONS: tuple[tuple[str, str], ...] = (
-    ("HTTP 408, 5xx; timeouts, resets, bad or truncated JSON", Action.RETRY.value),
+    ("HTTP 408, 5xx; refused, reset, DNS, TLS, timeouts, bad JSON", Action.RETRY.value),
     ("HTTP 429 (Retry-After honoured, up to 60 s)", Action.SLOW_DOWN.value),
     ("HTTP 401, 403", Action.REAUTHENTICATE.value),
     ("HTTP 404, 3xx (wrong base URL)", "stop the run, exit 3: check --base-url"),

@@ -4,7 +4,7 @@ harvester run jobs/example.toml            # harvest; resume by running it again
 harvester status out/example/dt=2026-11-25
 harvester validate jobs/example.toml
 harvester plan jobs/example.toml
-harvester sandbox --port 8080
+harvester sandbox                          # on 127.0.0.1:8765
 harvester codes
 harvester publish out/example/dt=2026-11-25 s3://lake/patents   # harvester.ops: the lake side
 harvester export out/example/dt=2026-11-25 --format parquet
