@@ -144,3 +144,19 @@ def test_an_interrupted_run_logs_only_json_and_ends_with_run_finished(
     events = json_lines(log.read_text())
     assert events[-1]["event"] == "run_finished" and events[-1]["exit_code"] == exit_code
     assert any(e["event"] == "run_stopping" for e in events)
+
+
+def test_auth_events_are_json_and_carry_no_secret(tmp_path: Path) -> None:
+    job = write_job(tmp_path / "job.toml", search_ids(SEED + 2, 6), rate=40)
+    # tokens stop working after half a second although they claim 30 minutes
+    with sandbox(SEED, "--token-lifetime", "0.5") as short_lived:
+        done = run(short_lived, "run", job, "--out", tmp_path / "out", "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    finished(done.stdout, done.stderr, 0)
+    auth = [e for e in json_lines(done.stderr) if e["event"] in AUTH_EVENTS]
+    assert {"token_issued", "token_rejected", "reauthenticate"} <= {e["event"] for e in auth}
+    # plain facts only: no token or key in any field (finished() checks the secret)
+    assert all(set(e) <= {"ts", "event", "expires_in_s", "code"} for e in auth), auth
+
+
+AUTH_EVENTS = frozenset({"token_issued", "token_rejected", "reauthenticate"})
