@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from typing import TextIO
@@ -48,7 +49,9 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console(out, err, json=wants_json(argv))
     debug = "--debug" in argv
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    # Python lets only the main thread set handlers (main() may be called from others).
+    handles_signals = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if handles_signals else None
     code = EXIT_INTERNAL
     try:
         with capture_logs(console):
@@ -71,7 +74,8 @@ def main(
             traceback=traceback.format_exc(),
         )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if handles_signals:
+            signal.signal(signal.SIGTERM, previous)
         console.finished(code)
     return code
 

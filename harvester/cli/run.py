@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -289,7 +290,8 @@ def _run_pool(
     )
     # asyncio puts SIGTERM back to the default (die at once) when the loop's handler goes;
     # until the summary and run_finished are out, a SIGTERM unwinds like before the loop.
-    signal.signal(signal.SIGTERM, raise_terminated)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, raise_terminated)
     return harvest, caught
 
 
