@@ -4,7 +4,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test demo bench lint typecheck clean
+.PHONY: install browser test demo bench lint typecheck clean
+
+# The report's browser tests drive Debian's chromium (Playwright never downloads its own).
+CHROMIUM ?= /usr/bin/chromium
 
 install: $(STAMP)
 
@@ -14,7 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 demo: install

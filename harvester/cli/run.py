@@ -15,7 +15,7 @@ import anyio
 
 from harvester.api.auth import ApiKey, Credentials, credentials_from_env
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
-from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_SIGNAL, EXIT_STOPPED
+from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_OUTPUT, EXIT_SIGNAL, EXIT_STOPPED
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
@@ -34,7 +34,9 @@ from harvester.report import (
     format_summary,
     is_terminal,
 )
+from harvester.runreport import Timeline, write_report
 from harvester.sink import (
+    OutputError,
     Sink,
 )
 
@@ -140,19 +142,26 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 partition=part.label if part else None,
             )
         options = _options(job)
-        harvest, caught = _run_pool(
-            job,
-            sink,
-            args,
-            base_url,
-            credentials,
-            options,
-            observer,
-            live=live,
-            err=err,
-            started=started_wall,
-            metrics=metrics,
-        )
+        timeline = _open_timeline(job, sink, options, part)
+        observer = timeline.observing(observer)
+        try:
+            harvest, caught = _run_pool(
+                job,
+                sink,
+                args,
+                base_url,
+                credentials,
+                options,
+                observer,
+                live=live,
+                err=err,
+                started=started_wall,
+                metrics=metrics,
+                timeline=timeline,
+            )
+        except OutputError as exc:  # exit 5: still leave the picture of what happened
+            _close_report(timeline, sink, observer, EXIT_OUTPUT, str(exc), None, unfinished=True)
+            raise
         elapsed = time.time() - started_wall
         result = sink.finish(
             run_info={
@@ -168,6 +177,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             }
         )
         code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
+        _close_report(timeline, sink, observer, code, harvest.stats.stop_reason, harvest)
         if metrics is not None:
             try:
                 metrics.write_final(harvest.stats, result.totals, exit_code=code)
@@ -175,6 +185,46 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 observer.event("metrics_write_failed", path=str(metrics.path), error=str(exc))
         return code
 
+
+def _open_timeline(
+    job: Job, sink: Sink, options: HarvestOptions, part: Partition | None
+) -> Timeline:
+    """Start this run's segment of the directory's timeline (what report.html draws)."""
+    settings: dict[str, object] = {
+        "rate": options.rate,
+        "burst": options.burst,
+        "concurrency": options.concurrency,
+        "validity_minutes": job.settings.validity_minutes,
+        **({"partition": str(part)} if part else {}),
+    }
+    search_ids = [search.search_id for search in job.searches]
+    return Timeline.open(sink.out_dir, run_id=sink.run_id, settings=settings, search_ids=search_ids)
+
+
+def _close_report(
+    timeline: Timeline,
+    sink: Sink,
+    observer: Observer,
+    code: int,
+    stop_reason: str | None,
+    harvest: Harvest | None,
+    *,
+    unfinished: bool = False,
+) -> None:
+    """End the timeline's segment with the exit code, then write report.html (listed in
+    the manifest). A report that cannot be written is logged; the exit code stands."""
+    reason = stop_reason or _ENDED_BY.get(code, "not every search is final")
+    timeline.end(exit_code=code, reason=reason, stats=harvest.stats if harvest else None)
+    try:
+        write_report(sink.out_dir, own_lock=True, unfinished=unfinished)
+    except Exception as exc:
+        observer.event("report_write_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+_ENDED_BY = {
+    EXIT_OK: "every search complete, empty or truncated",
+    EXIT_INCOMPLETE: "finished; some searches failed or expired",
+}
 
 _JOB_DEDUPE_NOTE = (
     'harvester: note: dedupe = "job" holds within this partition only; a patent found by '
@@ -226,6 +276,7 @@ def _run_pool(
     err: TextIO,
     started: float,
     metrics: MetricsFile | None = None,
+    timeline: Timeline | None = None,
 ) -> tuple[Harvest, list[int]]:
     """Run the pool on its own event loop; returns it and the signals caught meanwhile."""
     caught: list[int] = []
@@ -243,6 +294,7 @@ def _run_pool(
         caught,
         sink.run_start(default=started),
         metrics,
+        timeline,
     )
     return harvest, caught
 
@@ -260,11 +312,14 @@ async def _harvest(
     caught: list[int],
     run_start: float,
     metrics: MetricsFile | None = None,
+    timeline: Timeline | None = None,
 ) -> Harvest:
     throttle = Throttle(options.rate, options.burst)
-    async with PatSnapClient(base_url, credentials, settings, pace=throttle.acquire) as client:
+    pace = throttle.acquire if timeline is None else timeline.paced(throttle.acquire)
+    async with PatSnapClient(base_url, credentials, settings, pace=pace) as client:
+        fetcher = client if timeline is None else timeline.timed(client)
         harvest, receive = prepare(
-            job, client, sink, options, observer, run_start=run_start, throttle=throttle
+            job, fetcher, sink, options, observer, run_start=run_start, throttle=throttle
         )
         line = ProgressLine(err, harvest.snapshot) if live else None
         async with anyio.create_task_group() as tg:
@@ -272,6 +327,8 @@ async def _harvest(
             tg.start_soon(_show_progress, harvest, line, observer)
             if metrics is not None:
                 tg.start_soon(metrics.every, harvest.snapshot, 10.0, _metrics_failed(observer))
+            if timeline is not None:
+                tg.start_soon(timeline.every, harvest.snapshot)
             await run_harvest(harvest, sink, receive)
             tg.cancel_scope.cancel()
         if line is not None:
