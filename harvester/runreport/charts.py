@@ -8,6 +8,7 @@ size whatever the run's length.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from html import escape
 
 from harvester.runreport.story import Story
 from harvester.runreport.svg import Plot, figure, nice_ticks
+from harvester.runreport.timeline import Segment
 
 __all__ = ["COLUMNS", "all_charts"]
 
@@ -31,6 +33,8 @@ STATUS_CSS = {
     "pending": "s-pending",
 }
 CODE_CSS = [f"c{i}" for i in range(8)]
+#: Steps of the time axis's ticks, in seconds.
+_TIME_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800)
 
 
 @dataclass(slots=True)
@@ -65,8 +69,9 @@ class TimeAxis:
         return self.span / len(self.columns)
 
     def ticks(self) -> list[tuple[float, str]]:
-        """Tick positions in seconds, labelled m:ss or h:mm."""
-        return [(t, _clock(t)) for t in nice_ticks(0, self.span, 8) if t <= self.span]
+        """Tick positions in seconds at a round step of time, labelled m:ss or h:mm."""
+        step = next((s for s in _TIME_STEPS if s * 8 >= self.span), _TIME_STEPS[-1])
+        return [(float(t), _clock(t)) for t in range(0, int(self.span) + 1, step)]
 
 
 def time_axis(story: Story) -> TimeAxis:
@@ -74,7 +79,7 @@ def time_axis(story: Story) -> TimeAxis:
     offsets, span = [], 0.0
     for segment in story.segments:
         offsets.append(span)
-        span += max(segment.duration, 1.0)
+        span += _seconds(segment)  # whole seconds: a short run gets one column a second
     span = max(span, 1.0)
     count = max(1, min(COLUMNS, int(span)))
     columns = [Column() for _ in range(count)]
@@ -127,7 +132,7 @@ def _rate(story: Story, axis: TimeAxis) -> str:
     plot = _time_plot(axis, max(top * 1.15, 1.0), "calls/s")
     for segment, offset, rate in zip(story.segments, axis.offsets, configured, strict=True):
         if rate:
-            end = offset + max(segment.duration, 1.0)
+            end = offset + _seconds(segment)
             plot.hline(rate, offset, end, "configured", f"configured rate {rate:g}/s")
     plot.line([(x, v) for x, v in in_force if v is not None], "in-force", "rate in force")
     plot.line(sent, "sent", "calls sent per second")
@@ -229,7 +234,11 @@ def _deadlines(story: Story, axis: TimeAxis) -> str:
         margin = deadline - walls[index]
         points.append((ends[index], margin, str(row.get("status")), str(row.get("search_id"))))
     margins = [m for _, m, _, _ in points] or [0.0]
-    low, high = min(min(margins), 0.0), max(max(margins), 1.0)
+    # a search whose window closed long before the run would flatten every other dot:
+    # the axis stops at one window either side, and such dots sit on its edge
+    window = 60 * (_float(story.settings.get("validity_minutes")) or 20.0)
+    low = max(min(min(margins), 0.0), -window)
+    high = min(max(max(margins), 1.0), window)
     pad = (high - low) * 0.08
     plot = _time_plot(axis, high + pad, "seconds before deadline", low=low - pad)
     plot.hline(0, 0, axis.span, "zero", "the deadline")
@@ -317,6 +326,11 @@ def _resumes(plot: Plot, story: Story, axis: TimeAxis, *, labels: bool = True) -
 def _hbar(plot: Plot, value: float, y0: float, y1: float, title: str) -> None:
     if value:
         plot.bar(0, value, y0, y1, "shard", title)
+
+
+def _seconds(segment: Segment) -> float:
+    """A segment's length on the time axis."""
+    return float(max(1, math.ceil(segment.duration)))
 
 
 def _mid(axis: TimeAxis, index: int) -> float:

@@ -21,7 +21,7 @@ body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2
 max-width:960px;color:#212529;padding:0 12px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 6px}
 .state{display:inline-block;padding:2px 8px;border-radius:4px;font-weight:600;color:#fff}
-.st-complete{background:#2b8a3e}.st-incomplete{background:#e8590c}.st-running{background:#1c7ed6}
+.st-complete{background:#2b8a3e}.st-warn{background:#d9480f}.st-incomplete{background:#e8590c}.st-running{background:#1c7ed6}
 table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 10px 3px 0;text-align:left;
 vertical-align:top}th{color:#495057;font-weight:600}td.n{text-align:right;
 font-variant-numeric:tabular-nums}.grid2{display:grid;grid-template-columns:1fr 1fr;gap:0 32px}
@@ -72,21 +72,26 @@ def render(story: Story) -> bytes:
 
 def _header(story: Story) -> str:
     end = story.last_end
+    css = story.state
     if story.state == "running":
         pid = f" (pid {story.running_pid})" if story.running_pid else ""
         state, exit_text = f"running{pid}", "still going"
     else:
+        by_status = story.totals.get("by_status") or {}
+        bad = by_status.get("failed", 0) + by_status.get("expired", 0)
         state = {"complete": "complete (_SUCCESS)", "incomplete": "not finished, resumable"}[
             story.state
         ]
-        if story.state == "incomplete" and not story.totals.get("pending"):
+        if story.state == "complete" and bad:
+            state, css = f"finished (_SUCCESS), {bad:,} failed or expired", "warn"
+        elif story.state == "incomplete" and not story.totals.get("pending"):
             state = "finished, not _SUCCESS"
         code = None if end is None else end.get("exit")
         reason = "" if end is None or not end.get("reason") else f": {end['reason']}"
         exit_text = "unknown (no end recorded)" if code is None else f"{code}{reason}"
     return (
         f'<h1>Run report: <span data-k="job">{escape(story.job_name)}</span></h1>'
-        f'<p><span class="state st-{story.state}" data-k="state">{escape(state)}</span> '
+        f'<p><span class="state st-{css}" data-k="state">{escape(state)}</span> '
         f'&nbsp;exit code <b data-k="exit">{escape(exit_text)}</b></p>'
     )
 

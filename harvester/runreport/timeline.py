@@ -9,8 +9,10 @@
 
 `_timeline.jsonl` in the output directory holds, per run segment, a header line
 (`{"run": id, "start": epoch, ...settings}`), bucket lines
-(`{"t": s since start, "w": width, "s": sent, "a": answered, "p": pages, "e": {code: n}, ...}`,
-zeros left out) and an end line (`{"end": id, "t": ..., "exit": code}`). Each line is
+(`{"t": s since start, "w": width, "s": sent, "a": answered, "p": pages, "h": hits,
+"r": retries, "d": slow-downs, "e": {code: n}, "f": most in flight, "l": [p50, p90] ms,
+"x": [job index of each search that ended], "q": rate in force when it changed}`, zeros
+left out) and an end line (`{"end": id, "t": ..., "exit": code}`). Each line is
 flushed when written, so a kill -9 loses at most the last bucket; a resume appends a
 new segment. Buckets start at 1 s and double in width after every `LINES_PER_WIDTH`
 lines of a segment, so a long run stays a few hundred KB. The underscore keeps lake
@@ -50,6 +52,7 @@ class _Tally:
     """What happened in the current bucket that HarvestStats does not count."""
 
     sent: int = 0
+    in_flight: int = 0  #: the most calls out at once
     latencies: list[float] = field(default_factory=list)  #: seconds, of calls answered
     ended: list[int] = field(default_factory=list)  #: job indices of searches that ended
 
@@ -72,7 +75,7 @@ class Timeline:
         self._clock = clock
         self._mono = mono
         self._tally = _Tally()
-        self._sent_total = 0
+        self._in_flight = 0  #: calls sent and not yet answered, now
         self._last: dict[str, Any] = {}  #: HarvestStats counters at the previous line
         self._errors_last: Counter[str] = Counter()
         self._rate_written: float | None = None
@@ -116,8 +119,10 @@ class Timeline:
 
         async def paced() -> None:
             await pace()
-            self._sent_total += 1
             self._tally.sent += 1
+            if _SENT_AT.get() is None:  # not the same fetch sent again after a token refresh
+                self._in_flight += 1
+                self._tally.in_flight = max(self._tally.in_flight, self._in_flight)
             _SENT_AT.set(self._mono())
 
         return paced
@@ -125,6 +130,10 @@ class Timeline:
     def timed(self, fetcher: Fetcher) -> Fetcher:
         """Wrap the pool's fetcher so each answered call's latency is recorded."""
         return _Timed(self, fetcher)
+
+    def _answered(self, latency: float) -> None:
+        self._in_flight -= 1
+        self._tally.latencies.append(latency)
 
     def _ended(self, search_id: object) -> None:
         index = self._index.get(str(search_id))
@@ -149,7 +158,7 @@ class Timeline:
         if self._closed:
             return
         line = self._line(stats)
-        if len(line) > 2 or line.get("f"):
+        if len(line) > 2:
             self._write(line)
         self._bucket = max(self._bucket + self._width, int(self._clock() - self._start))
         self._lines_at_width += 1
@@ -165,7 +174,7 @@ class Timeline:
             "d": stats.slowdowns,
         }
         line: dict[str, Any] = {"t": self._bucket, "w": self._width}
-        tally, self._tally = self._tally, _Tally()
+        tally, self._tally = self._tally, _Tally(in_flight=self._in_flight)
         if tally.sent:
             line["s"] = tally.sent
         for key, value in now.items():
@@ -176,8 +185,8 @@ class Timeline:
         if errors := {k: n for k, n in sorted(errors.items()) if n}:
             line["e"] = errors
         self._errors_last = Counter(stats.errors)
-        if in_flight := max(0, self._sent_total - stats.answered):
-            line["f"] = in_flight
+        if tally.in_flight:
+            line["f"] = tally.in_flight
         if tally.latencies:
             ordered = sorted(tally.latencies)
             line["l"] = [_ms(_pct(ordered, 0.5)), _ms(_pct(ordered, 0.9))]
@@ -234,7 +243,7 @@ class _Timed:
         finally:
             sent = _SENT_AT.get()
             if sent is not None:  # None: the call never left (the run stopped while it waited)
-                self._timeline._tally.latencies.append(self._timeline._mono() - sent)
+                self._timeline._answered(self._timeline._mono() - sent)
 
 
 def _pct(ordered: Sequence[float], q: float) -> float:
