@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harvester.runreport.page import render
-from harvester.runreport.story import Story, load_story
+from harvester.runreport.story import Story, check_run_dir, load_story
 from harvester.runreport.timeline import Segment, Timeline, read_timeline
 from harvester.sink import REPORT_NAME, OutputLocked, attach_report
 from harvester.sink.lock import DirLock
@@ -39,6 +39,7 @@ def write_report(out_dir: Path, *, own_lock: bool = False, unfinished: bool = Fa
     end. `unfinished`: the run ended without writing its closing files (e.g. the disk
     filled): draw from the checkpoint and leave the manifest alone.
     """
+    check_run_dir(out_dir)  # before taking the lock, which would leave a lock file behind
     if own_lock:
         story = load_story(out_dir, own_lock=True, live=unfinished)
         attach_report(out_dir, render(story), list_in_manifest=not unfinished)

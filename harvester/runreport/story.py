@@ -22,7 +22,7 @@ from harvester.sink.errors import output_errors
 from harvester.sink.lock import probe
 from harvester.sink.manifest import totals_of
 
-__all__ = ["Story", "load_story"]
+__all__ = ["Story", "check_run_dir", "load_story"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -55,11 +55,18 @@ def load_story(out_dir: Path, *, own_lock: bool = False, live: bool = False) -> 
     if not running and not live and (out_dir / MANIFEST_NAME).is_file():
         return _from_files(out_dir, segments)
     if not (out_dir / CHECKPOINT_NAME).is_file():
-        raise FileNotFoundError(
-            f"no harvester run in {out_dir} (no {MANIFEST_NAME}, no {CHECKPOINT_NAME}): "
-            f"check the path, or start one with `harvester run JOB --out {out_dir}`"
-        )
+        check_run_dir(out_dir)
     return _from_checkpoint(out_dir, segments, running, pid)
+
+
+def check_run_dir(out_dir: Path) -> None:
+    """FileNotFoundError, saying what to do, unless `out_dir` holds a run's files."""
+    if (out_dir / MANIFEST_NAME).is_file() or (out_dir / CHECKPOINT_NAME).is_file():
+        return
+    raise FileNotFoundError(
+        f"no harvester run in {out_dir} (no {MANIFEST_NAME}, no {CHECKPOINT_NAME}): "
+        f"check the path, or start one with `harvester run JOB --out {out_dir}`"
+    )
 
 
 def _from_files(out_dir: Path, segments: list[Segment]) -> Story:

@@ -37,6 +37,7 @@ from harvester.api.models import Page
 from harvester.engine.events import HarvestStats, Observer
 from harvester.engine.harvest import Fetcher
 from harvester.sink import TIMELINE_NAME
+from harvester.sink.errors import output_errors
 
 __all__ = ["LINES_PER_WIDTH", "Segment", "Timeline", "read_timeline"]
 
@@ -96,9 +97,10 @@ class Timeline:
     ) -> Timeline:
         """Append a new segment to the directory's timeline (creating it if needed)."""
         path = out_dir / TIMELINE_NAME
-        file = open(path, "ab")  # noqa: SIM115 - held for the run, closed by end()
-        if file.tell() > 0 and not _ends_with_newline(path):
-            file.write(b"\n")  # a kill -9 cut the last line: start ours on a fresh one
+        with output_errors(path):
+            file = open(path, "ab")  # noqa: SIM115 - held for the run, closed by end()
+            if file.tell() > 0 and not _ends_with_newline(path):
+                file.write(b"\n")  # a kill -9 cut the last line: start ours on a fresh one
         start = clock()
         index = {search_id: i for i, search_id in enumerate(search_ids)}
         timeline = cls(file, start=start, search_index=index, clock=clock)
