@@ -52,7 +52,7 @@ class Column:
     p90: float = 0.0
     weight: int = 0
     rate: float | None = None  #: the rate in force at the column's end
-    seen: bool = False
+    seen: bool = False  #: inside a run segment (so its zero counts are real zeros)
 
 
 @dataclass(slots=True)
@@ -85,6 +85,10 @@ def time_axis(story: Story) -> TimeAxis:
     columns = [Column() for _ in range(count)]
     step = span / count
     for segment, offset in zip(story.segments, offsets, strict=True):
+        # a second with no line is a quiet second of a running segment, not a gap
+        first, last = int(offset / step), int((offset + segment.duration) / step)
+        for column in columns[first : min(last + 1, count)]:
+            column.seen = True
         rate = _float(segment.settings.get("rate"))
         for bucket in segment.buckets:
             index = min(count - 1, int((offset + bucket["t"]) / step))
