@@ -284,7 +284,7 @@ def test_an_interrupted_then_resumed_run_shows_every_part(
     runs = seen["runs"]
     assert [row[1] for row in runs] == [r["run_id"] for r in manifest["runs"]]
     assert [row[5] for row in runs] == ["-", "130", "0"]
-    assert "killed or still going" in runs[0][6]
+    assert runs[0][6] == "killed (no end recorded)"
     page = report.read_text()
     assert "resume 1" in page and "resume 2" in page
     assert number(seen["shown"]["searches"]) == 12

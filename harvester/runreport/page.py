@@ -33,7 +33,7 @@ figure{margin:8px 0 0}svg{max-width:100%;height:auto;font:11px system-ui,sans-se
 polyline{fill:none;stroke-width:1.5}.sent{stroke:#1c7ed6}.configured{stroke:#2b8a3e;
 stroke-dasharray:6 3;stroke-width:2}.in-force{stroke:#fab005;stroke-width:2}
 .slowdown{fill:#e03131}.p50{stroke:#1c7ed6}.p90{stroke:#ae3ec9}.flight{stroke:#495057}
-.retries{stroke:#212529;stroke-dasharray:3 2}.zero{stroke:#e03131;stroke-dasharray:4 3}
+.retries{stroke:#212529;stroke-width:1;opacity:.7}.zero{stroke:#e03131;stroke-dasharray:4 3}
 .resume line,.run-start line{stroke:#7048e8;stroke-dasharray:5 3;stroke-width:1.5}
 .resume text,.run-start text{fill:#7048e8;font-weight:600}.shard{fill:#4dabf7}
 .key.sent,.key.p50{fill:#1c7ed6}.key.configured{fill:#2b8a3e}.key.in-force{fill:#fab005}
@@ -107,7 +107,7 @@ def _numbers(story: Story) -> str:
         ("ended", _stamp(ended) if ended else "-", "ended"),
         ("duration", _duration(started, ended), "duration"),
         ("active", _seconds(active) if story.segments else "-", "active"),
-        ("runs", f"{len(story.runs):,} ({max(0, len(story.runs) - 1):,} resumes)", "runs"),
+        ("runs", f"{len(story.runs):,} ({_resumes(len(story.runs))})", "runs"),
         ("settings", _settings(story.settings), "settings"),
     ]
     searches = [("searches", f"{t.get('searches', 0):,}", "searches")]
@@ -148,6 +148,11 @@ def _numbers(story: Story) -> str:
     )
 
 
+def _resumes(runs: int) -> str:
+    resumes = max(0, runs - 1)
+    return f"{resumes:,} resume" + ("" if resumes == 1 else "s")
+
+
 def _timeline_calls(story: Story) -> tuple[int, int, Counter[str]]:
     """Calls answered, pages among them, and errors by code, as the timeline saw them."""
     answered = pages = 0
@@ -166,13 +171,15 @@ def _runs(story: Story) -> str:
     rows = []
     for number, segment in enumerate(story.segments, 1):
         end = segment.end or {}
+        going = story.state == "running" and number == len(story.segments)
+        unended = "still going" if going else "killed (no end recorded)"
         sent = sum(b.get("s", 0) for b in segment.buckets)
         code = end.get("exit")
         rows.append(
             f"<tr><td>{number}</td><td>{escape(segment.run_id)}</td>"
             f"<td>{_stamp(_iso(segment.start))}</td><td class=n>{_seconds(segment.duration)}</td>"
             f"<td class=n>{sent:,}</td><td>{'-' if code is None else code}</td>"
-            f"<td>{escape(str(end.get('reason') or ('killed or still going' if not end else '')))}"
+            f"<td>{escape(str(end.get('reason') or ('' if end else unended)))}"
             "</td></tr>"
         )
     return (
