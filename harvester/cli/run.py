@@ -159,23 +159,23 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 metrics=metrics,
                 timeline=timeline,
             )
-        except OutputError as exc:  # exit 5: still leave the picture of what happened
+            elapsed = time.time() - started_wall
+            result = sink.finish(
+                run_info={
+                    "job_path": str(job.path),
+                    "base_url": base_url,
+                    "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
+                    "rate": options.rate,
+                    "burst": options.burst,
+                    "concurrency": options.concurrency,
+                    "validity_minutes": job.settings.validity_minutes,
+                    "calls_this_run": harvest.stats.calls,
+                    **({"partition": str(part)} if part else {}),
+                }
+            )
+        except OutputError as exc:  # exit 5: still leave the picture, if the disk lets us
             _close_report(timeline, sink, observer, EXIT_OUTPUT, str(exc), None, unfinished=True)
             raise
-        elapsed = time.time() - started_wall
-        result = sink.finish(
-            run_info={
-                "job_path": str(job.path),
-                "base_url": base_url,
-                "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
-                "rate": options.rate,
-                "burst": options.burst,
-                "concurrency": options.concurrency,
-                "validity_minutes": job.settings.validity_minutes,
-                "calls_this_run": harvest.stats.calls,
-                **({"partition": str(part)} if part else {}),
-            }
-        )
         code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
         _close_report(timeline, sink, observer, code, harvest.stats.stop_reason, harvest)
         if metrics is not None:
@@ -217,7 +217,7 @@ def _close_report(
     timeline.end(exit_code=code, reason=reason, stats=harvest.stats if harvest else None)
     try:
         write_report(sink.out_dir, own_lock=True, unfinished=unfinished)
-    except Exception as exc:
+    except Exception as exc:  # the picture of a run never changes its outcome
         observer.event("report_write_failed", error=f"{type(exc).__name__}: {exc}")
 
 
