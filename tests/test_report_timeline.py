@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
+import pytest
 
+from harvester.api.models import Page
 from harvester.engine.events import HarvestStats, NullObserver
 from harvester.runreport import Story, read_timeline, render
 from harvester.runreport.timeline import LINES_PER_WIDTH, Timeline
@@ -211,3 +215,57 @@ def test_the_page_is_deterministic_and_escapes_what_the_api_sent(tmp_path: Path)
     assert b"&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
     assert b"http://" not in page.replace(b"http://www.w3.org/2000/svg", b"")
     assert b"https://" not in page
+
+
+class PacedFetcher:
+    """A fetcher that, like the API client, awaits its pace hook right before it sends,
+    then takes `latency` of the fake monotonic clock (or fails) before answering."""
+
+    def __init__(self, clock: FakeClock, latency: float, fail: bool = False) -> None:
+        self.clock = clock
+        self.latency = latency
+        self.fail = fail
+        self.pace: Callable[[], Awaitable[None]] | None = None
+
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        assert self.pace is not None
+        await self.pace()
+        self.clock.now += self.latency
+        if self.fail:
+            raise RuntimeError("HTTP 500")
+        return Page(hits=(), total=0)
+
+
+async def test_latency_runs_from_the_paced_send_to_the_answer_and_in_flight_balances() -> None:
+    wall, mono, file = FakeClock(), FakeClock(100.0), Recording()
+    timeline = Timeline(file, start=wall(), search_index={}, clock=wall, mono=mono)
+    stopped = False
+
+    async def pace() -> None:
+        mono.now += 5.0  # waiting for the slot is not latency
+        if stopped:
+            raise anyio.ClosedResourceError  # the run stopped while the call waited
+
+    fast, failing = PacedFetcher(mono, 0.25), PacedFetcher(mono, 0.75, fail=True)
+    for fetcher in (fast, failing):
+        fetcher.pace = timeline.paced(pace)
+    await timeline.timed(fast).fetch_page("a", offset=0, limit=100, filters={})
+    with pytest.raises(RuntimeError):
+        await timeline.timed(failing).fetch_page("a", offset=100, limit=100, filters={})
+    stopped = True
+    with pytest.raises(anyio.ClosedResourceError):
+        await timeline.timed(fast).fetch_page("a", offset=200, limit=100, filters={})
+    await timeline.paced(_no_wait)()  # a paid call that is not a page fetch: sent, no more
+    wall.now += 1
+    stats = HarvestStats(answered=2)
+    timeline.sample(stats)
+    (line,) = _lines(file)
+    assert line["s"] == 3 and line["f"] == 1
+    assert line["l"] == [750, 750]  # p50, p90 of [250, 750] ms by nearest rank
+    assert timeline._in_flight == 0
+
+
+async def _no_wait() -> None:
+    return None

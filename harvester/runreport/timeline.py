@@ -5,14 +5,14 @@
     client = PatSnapClient(..., pace=timeline.paced(throttle.acquire))
     fetcher = timeline.timed(client)              # latency: from the paced send to the answer
     await timeline.every(harvest.snapshot)        # a task: one line per bucket
-    timeline.end(exit_code=1, reason="...")
+    timeline.end(exit_code=1, reason="...", stats=harvest.stats)
 
 `_timeline.jsonl` in the output directory holds, per run segment, a header line
 (`{"run": id, "start": epoch, ...settings}`), bucket lines
 (`{"t": s since start, "w": width, "s": sent, "a": answered, "p": pages, "h": hits,
 "r": retries, "d": slow-downs, "e": {code: n}, "f": most in flight, "l": [p50, p90] ms,
 "x": [job index of each search that ended], "q": rate in force when it changed}`, zeros
-left out) and an end line (`{"end": id, "t": ..., "exit": code}`). Each line is
+left out) and an end line (`{"end": true, "t": ..., "exit": code, "reason": why}`). Each line is
 flushed when written, so a kill -9 loses at most the last bucket; a resume appends a
 new segment. Buckets start at 1 s and double in width after every `LINES_PER_WIDTH`
 lines of a segment, so a long run stays a few hundred KB. The underscore keeps lake
@@ -44,8 +44,10 @@ __all__ = ["LINES_PER_WIDTH", "Segment", "Timeline", "read_timeline"]
 FORMAT = 1
 LINES_PER_WIDTH = 900  #: bucket lines at one width before the width doubles
 _END_EVENTS = frozenset({"search_done", "search_expired", "search_failed"})
-#: When this task's call left (set by the pacing wrapper, read by the fetch wrapper).
-_SENT_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar("sent_at", default=None)
+#: The fetch this task is making: [when it left], set by the pacing wrapper (None: not yet).
+_CALL: contextvars.ContextVar[list[float | None] | None] = contextvars.ContextVar(
+    "timeline_call", default=None
+)
 
 
 @dataclass(slots=True)
@@ -122,10 +124,13 @@ class Timeline:
         async def paced() -> None:
             await pace()
             self._tally.sent += 1
-            if _SENT_AT.get() is None:  # not the same fetch sent again after a token refresh
+            call = _CALL.get()
+            if call is None:  # a paid call outside a page fetch: counted as sent, no more
+                return
+            if call[0] is None:  # not the same fetch sent again after a token refresh
                 self._in_flight += 1
                 self._tally.in_flight = max(self._tally.in_flight, self._in_flight)
-            _SENT_AT.set(self._mono())
+            call[0] = self._mono()
 
         return paced
 
@@ -237,15 +242,16 @@ class _Timed:
     async def fetch_page(
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
     ) -> Page:
-        _SENT_AT.set(None)
+        call: list[float | None] = [None]
+        token = _CALL.set(call)
         try:
             return await self._inner.fetch_page(
                 search_id, offset=offset, limit=limit, filters=filters
             )
         finally:
-            sent = _SENT_AT.get()
-            if sent is not None:  # None: the call never left (the run stopped while it waited)
-                self._timeline._answered(self._timeline._mono() - sent)
+            _CALL.reset(token)
+            if call[0] is not None:  # None: it never left (the run stopped while it waited)
+                self._timeline._answered(self._timeline._mono() - call[0])
 
 
 def _pct(ordered: Sequence[float], q: float) -> float:
