@@ -16,6 +16,7 @@ import anyio
 from harvester.api.auth import ApiKey, Credentials, credentials_from_env
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
 from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_OUTPUT, EXIT_SIGNAL, EXIT_STOPPED
+from harvester.cli.run_report import close_report, open_timeline
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
@@ -34,7 +35,7 @@ from harvester.report import (
     format_summary,
     is_terminal,
 )
-from harvester.runreport import Timeline, write_report
+from harvester.runreport import Timeline
 from harvester.sink import (
     OutputError,
     Sink,
@@ -142,7 +143,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 partition=part.label if part else None,
             )
         options = _options(job)
-        timeline = _open_timeline(job, sink, options, part)
+        timeline = open_timeline(job, sink, options, part)
         observer = timeline.observing(observer)
         try:
             harvest, caught = _run_pool(
@@ -174,10 +175,10 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 }
             )
         except OutputError as exc:  # exit 5: still leave the picture, if the disk lets us
-            _close_report(timeline, sink, observer, EXIT_OUTPUT, str(exc), None, unfinished=True)
+            close_report(timeline, sink, observer, EXIT_OUTPUT, str(exc), None, unfinished=True)
             raise
         code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
-        _close_report(timeline, sink, observer, code, harvest.stats.stop_reason, harvest)
+        close_report(timeline, sink, observer, code, harvest.stats.stop_reason, harvest)
         if metrics is not None:
             try:
                 metrics.write_final(harvest.stats, result.totals, exit_code=code)
@@ -185,46 +186,6 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 observer.event("metrics_write_failed", path=str(metrics.path), error=str(exc))
         return code
 
-
-def _open_timeline(
-    job: Job, sink: Sink, options: HarvestOptions, part: Partition | None
-) -> Timeline:
-    """Start this run's segment of the directory's timeline (what report.html draws)."""
-    settings: dict[str, object] = {
-        "rate": options.rate,
-        "burst": options.burst,
-        "concurrency": options.concurrency,
-        "validity_minutes": job.settings.validity_minutes,
-        **({"partition": str(part)} if part else {}),
-    }
-    search_ids = [search.search_id for search in job.searches]
-    return Timeline.open(sink.out_dir, run_id=sink.run_id, settings=settings, search_ids=search_ids)
-
-
-def _close_report(
-    timeline: Timeline,
-    sink: Sink,
-    observer: Observer,
-    code: int,
-    stop_reason: str | None,
-    harvest: Harvest | None,
-    *,
-    unfinished: bool = False,
-) -> None:
-    """End the timeline's segment with the exit code, then write report.html (listed in
-    the manifest). A report that cannot be written is logged; the exit code stands."""
-    reason = stop_reason or _ENDED_BY.get(code, "not every search is final")
-    timeline.end(exit_code=code, reason=reason, stats=harvest.stats if harvest else None)
-    try:
-        write_report(sink.out_dir, own_lock=True, unfinished=unfinished)
-    except Exception as exc:  # the picture of a run never changes its outcome
-        observer.event("report_write_failed", error=f"{type(exc).__name__}: {exc}")
-
-
-_ENDED_BY = {
-    EXIT_OK: "every search complete, empty or truncated",
-    EXIT_INCOMPLETE: "finished; some searches failed or expired",
-}
 
 _JOB_DEDUPE_NOTE = (
     'harvester: note: dedupe = "job" holds within this partition only; a patent found by '
