@@ -18,7 +18,7 @@ from harvester.runreport.story import Story
 from harvester.runreport.svg import Plot, figure, nice_ticks
 from harvester.runreport.timeline import Segment
 
-__all__ = ["COLUMNS", "all_charts"]
+__all__ = ["COLUMNS", "all_charts", "finishes"]
 
 COLUMNS = 450
 WIDTH = 920
@@ -76,11 +76,8 @@ class TimeAxis:
 
 def time_axis(story: Story) -> TimeAxis:
     """Sum the timeline into columns over the run's active time."""
-    offsets, span = [], 0.0
-    for segment in story.segments:
-        offsets.append(span)
-        span += _seconds(segment)  # whole seconds: a short run gets one column a second
-    span = max(span, 1.0)
+    offsets = time_axis_offsets(story)  # whole seconds: a short run gets one column a second
+    span = max(offsets[-1] + _seconds(story.segments[-1]) if offsets else 0.0, 1.0)
     count = max(1, min(COLUMNS, int(span)))
     columns = [Column() for _ in range(count)]
     step = span / count
@@ -220,23 +217,40 @@ def _errors(story: Story, axis: TimeAxis) -> str:
     return figure(WIDTH, 250, [plot], legend, "errors by code and retries")
 
 
-def _deadlines(story: Story, axis: TimeAxis) -> str:
-    """x: when the search ended (run time); y: seconds left before its deadline."""
-    ends: dict[int, float] = {}  # job index -> run-time x
-    walls: dict[int, float] = {}  # job index -> epoch seconds
-    for segment, offset in zip(story.segments, axis.offsets, strict=True):
+def finishes(story: Story) -> list[tuple[int, float, float]]:
+    """(job index, run-time x, seconds left before its deadline) of each search whose end
+    the timeline saw, in job order."""
+    offsets = time_axis_offsets(story)
+    ends: dict[int, tuple[float, float]] = {}  # job index -> (run-time x, epoch seconds)
+    for segment, offset in zip(story.segments, offsets, strict=True):
         for bucket in segment.buckets:
             for index in bucket.get("x", ()):
                 middle = bucket["t"] + bucket["w"] / 2
-                ends[index] = offset + middle
-                walls[index] = segment.start + middle
-    points: list[tuple[float, float, str, str]] = []
+                ends[index] = (offset + middle, segment.start + middle)
+    found = []
     for index, row in enumerate(story.searches):
         deadline = _epoch(row.get("deadline"))
-        if index not in ends or deadline is None:
-            continue
-        margin = deadline - walls[index]
-        points.append((ends[index], margin, str(row.get("status")), str(row.get("search_id"))))
+        if index in ends and deadline is not None:
+            x, wall = ends[index]
+            found.append((index, x, deadline - wall))
+    return found
+
+
+def time_axis_offsets(story: Story) -> list[float]:
+    """Where each segment starts on the time axis (segments end to end, whole seconds)."""
+    offsets, span = [], 0.0
+    for segment in story.segments:
+        offsets.append(span)
+        span += _seconds(segment)
+    return offsets
+
+
+def _deadlines(story: Story, axis: TimeAxis) -> str:
+    """x: when the search ended (run time); y: seconds left before its deadline."""
+    points = [
+        (x, margin, str(story.searches[i].get("status")), str(story.searches[i].get("search_id")))
+        for i, x, margin in finishes(story)
+    ]
     margins = [m for _, m, _, _ in points] or [0.0]
     # a search whose window closed long before the run would flatten every other dot:
     # the axis stops at one window either side, and such dots sit on its edge

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from harvester.runreport.charts import STATUS_CSS, all_charts
+from harvester.runreport.charts import STATUS_CSS, all_charts, finishes
 from harvester.runreport.story import Story
 
 __all__ = ["MAX_ROWS", "render"]
@@ -23,7 +23,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 6px}
 .state{display:inline-block;padding:2px 8px;border-radius:4px;font-weight:600;color:#fff}
 .st-complete{background:#2b8a3e}.st-warn{background:#d9480f}.st-incomplete{background:#e8590c}.st-running{background:#1c7ed6}
 table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 10px 3px 0;text-align:left;
-vertical-align:top}th{color:#495057;font-weight:600}td.n{text-align:right;
+vertical-align:top}th{color:#495057;font-weight:600;white-space:nowrap}td.n{text-align:right;
 font-variant-numeric:tabular-nums}.grid2{display:grid;grid-template-columns:1fr 1fr;gap:0 32px}
 .list td,.list th{border-bottom:1px solid #e9ecef;font-size:13px}.muted{color:#868e96}
 figure{margin:8px 0 0}svg{max-width:100%;height:auto;font:11px system-ui,sans-serif}
@@ -115,7 +115,22 @@ def _numbers(story: Story) -> str:
         n = t.get("pending", 0) if status == "pending" else by_status.get(status, 0)
         if n or status in ("complete", "failed", "expired"):
             searches.append((status, f"{n:,}", f"status-{status}"))
+    made_it = [
+        (margin, index)
+        for index, _, margin in finishes(story)
+        if story.searches[index].get("status") in ("complete", "empty", "truncated")
+    ]
+    if made_it:
+        margin, index = min(made_it)
+        spare = f"{_seconds(margin)} to spare" if margin >= 0 else f"{_seconds(-margin)} late"
+        closest = f"{story.searches[index].get('search_id')}, {spare}"
+        searches.append(("closest to its deadline", closest, "closest"))
     answered, pages_seen, errors = _timeline_calls(story)
+    sent = sum(b.get("s", 0) for seg in story.segments for b in seg.buckets)
+    rate = story.settings.get("rate")
+    if story.segments and active > 0 and isinstance(rate, int | float) and rate > 0:
+        used = sent / active
+        runs.insert(4, ("rate used", f"{used:.1f} calls/s of {rate:g} ({used / rate:.0%})", "used"))
     calls = t.get("calls", 0)
     pages = t.get("pages", 0)
     output = [
