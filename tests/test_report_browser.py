@@ -184,6 +184,8 @@ def test_a_run_with_faults_leaves_a_report_in_its_manifest_that_a_browser_shows(
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     assert len(data) < 200_000
+    assert b"sandbox-secret" not in data and b"sandbox-client" not in data  # no credential
+    assert b"sandbox-secret" not in (out / "_timeline.jsonl").read_bytes()
 
     seen = look(browser, report)
     assert_clean(seen, report, drawn=5)  # every chart: this run had errors and retries
