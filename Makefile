@@ -9,7 +9,10 @@ BIN     := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: install install-runtime test demo bench lint typecheck clean
+.PHONY: install install-runtime browser test demo bench lint typecheck clean
+
+# The report's browser tests drive Debian's chromium (Playwright never downloads its own).
+CHROMIUM ?= /usr/bin/chromium
 
 install: $(DEV)
 
@@ -26,7 +29,10 @@ $(DEV): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(DEV)
 
-test: install
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: install browser
 	$(BIN)/python -m pytest -q
 
 demo: install-runtime

@@ -73,6 +73,7 @@ def main() -> int:
         f"  {rel}/part-*.jsonl.gz   records, one JSON object per line (gzip)\n"
         f"  {rel}/searches.jsonl    one line per search: status, total, records, calls\n"
         f"  {rel}/manifest.json     shards with record counts and sha256\n"
+        f"  {rel}/report.html       the run's numbers and charts: open it in a browser\n"
         f"  {rel}/_SUCCESS          written last, when every search is final\n"
         f"Try: .venv/bin/harvester status {rel}\n"
         f"     zcat {rel}/part-00000.jsonl.gz | head -2\n"

@@ -18,6 +18,7 @@ from harvester.cli.commands import (
     cmd_status,
     cmd_validate,
 )
+from harvester.cli.report_cmd import cmd_report
 from harvester.cli.run import cmd_run
 from harvester.ops import (
     BadPartition,
@@ -157,6 +158,20 @@ def build_parser(*, raise_usage: bool = False) -> argparse.ArgumentParser:
     status.add_argument("out_dir", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
+
+    report = sub.add_parser(
+        "report",
+        help="write a run's report.html again (also while it runs)",
+        formatter_class=fmt,
+        description="Draw OUT_DIR/report.html (numbers, charts over the run's time, failed and "
+        "expired searches) from the run's files and timeline. Every run writes it when it "
+        "ends; this writes it again, also while a run is going (then read-only, from the "
+        "checkpoint). One self-contained file: it opens offline.",
+        epilog="example:\n  harvester report out/example/dt=2026-11-25 --open",
+    )
+    report.add_argument("out_dir", type=Path)
+    report.add_argument("--open", action="store_true", help="open it in your web browser")
+    report.set_defaults(func=cmd_report)
 
     codes = sub.add_parser(
         "codes",

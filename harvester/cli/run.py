@@ -19,12 +19,14 @@ from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_en
 from harvester.cli.exits import (
     EXIT_INCOMPLETE,
     EXIT_OK,
+    EXIT_OUTPUT,
     EXIT_SIGNAL,
     EXIT_STOPPED,
     EXIT_UNREACHABLE,
     raise_terminated,
 )
 from harvester.cli.logs import Console
+from harvester.cli.run_report import close_report, open_timeline
 from harvester.engine.breaker import Unreachable
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
@@ -44,7 +46,9 @@ from harvester.report import (
     is_terminal,
     summary_fields,
 )
+from harvester.runreport import Timeline
 from harvester.sink import (
+    OutputError,
     Sink,
 )
 
@@ -157,34 +161,42 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 partition=part.label if part else None,
             )
         options = _options(job)
-        harvest, caught = _run_pool(
-            job,
-            sink,
-            args,
-            base_url,
-            credentials,
-            options,
-            observer,
-            live=live,
-            err=err,
-            started=started_wall,
-            metrics=metrics,
-        )
-        elapsed = time.time() - started_wall
-        result = sink.finish(
-            run_info={
-                "job_path": str(job.path),
-                "base_url": base_url,
-                "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
-                "rate": options.rate,
-                "burst": options.burst,
-                "concurrency": options.concurrency,
-                "validity_minutes": job.settings.validity_minutes,
-                "calls_this_run": harvest.stats.calls,
-                **({"partition": str(part)} if part else {}),
-            }
-        )
+        timeline = open_timeline(job, sink, options, part)
+        observer = timeline.observing(observer)
+        try:
+            harvest, caught = _run_pool(
+                job,
+                sink,
+                args,
+                base_url,
+                credentials,
+                options,
+                observer,
+                live=live,
+                console=console,
+                started=started_wall,
+                metrics=metrics,
+                timeline=timeline,
+            )
+            elapsed = time.time() - started_wall
+            result = sink.finish(
+                run_info={
+                    "job_path": str(job.path),
+                    "base_url": base_url,
+                    "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
+                    "rate": options.rate,
+                    "burst": options.burst,
+                    "concurrency": options.concurrency,
+                    "validity_minutes": job.settings.validity_minutes,
+                    "calls_this_run": harvest.stats.calls,
+                    **({"partition": str(part)} if part else {}),
+                }
+            )
+        except OutputError as exc:  # exit 5: still leave the picture, if the disk lets us
+            close_report(timeline, sink, observer, EXIT_OUTPUT, str(exc), None, unfinished=True)
+            raise
         code = _conclude(job, out_dir, base_url, harvest, result, elapsed, caught, console)
+        close_report(timeline, sink, observer, code, harvest.stats.stop_reason, harvest)
         if metrics is not None:
             try:
                 metrics.write_final(harvest.stats, result.totals, exit_code=code)
@@ -220,7 +232,7 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
             _options(job, probe_only=True),
             observer,
             live=False,
-            err=err,
+            console=console,
             started=time.time(),
         )
     console.result |= {"calls": harvest.stats.calls}
@@ -267,9 +279,10 @@ def _run_pool(
     observer: Observer,
     *,
     live: bool,
-    err: TextIO,
+    console: Console,
     started: float,
     metrics: MetricsFile | None = None,
+    timeline: Timeline | None = None,
 ) -> tuple[Harvest, list[int]]:
     """Run the pool on its own event loop; returns it and the signals caught meanwhile."""
     caught: list[int] = []
@@ -283,10 +296,11 @@ def _run_pool(
         options,
         observer,
         live,
-        err,
+        console,
         caught,
         sink.run_start(default=started),
         metrics,
+        timeline,
     )
     # asyncio puts SIGTERM back to the default (die at once) when the loop's handler goes;
     # until the summary and run_finished are out, a SIGTERM unwinds like before the loop.
@@ -304,24 +318,30 @@ async def _harvest(
     options: HarvestOptions,
     observer: Observer,
     live: bool,
-    err: TextIO,
+    console: Console,
     caught: list[int],
     run_start: float,
     metrics: MetricsFile | None = None,
+    timeline: Timeline | None = None,
 ) -> Harvest:
     throttle = Throttle(options.rate, options.burst)
-    async with PatSnapClient(base_url, credentials, settings, pace=throttle.acquire) as client:
+    pace = throttle.acquire if timeline is None else timeline.paced(throttle.acquire)
+    async with PatSnapClient(base_url, credentials, settings, pace=pace) as client:
+        fetcher = client if timeline is None else timeline.timed(client)
         harvest, receive = prepare(
-            job, client, sink, options, observer, run_start=run_start, throttle=throttle
+            job, fetcher, sink, options, observer, run_start=run_start, throttle=throttle
         )
-        line = ProgressLine(err, harvest.snapshot) if live else None
-        if line is not None and isinstance(observer, TextLogObserver):
-            observer.live = line  # a log line clears the live line before it is printed
+        line = ProgressLine(console.err, harvest.snapshot) if live else None
+        if line is not None and isinstance(console.observer, TextLogObserver):
+            # a log line clears the live line before it is printed (`observer` may wrap it)
+            console.observer.live = line
         async with anyio.create_task_group() as tg:
             tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
             tg.start_soon(_show_progress, harvest, line, observer)
             if metrics is not None:
                 tg.start_soon(metrics.every, harvest.snapshot, 10.0, _metrics_failed(observer))
+            if timeline is not None:
+                tg.start_soon(timeline.every, harvest.snapshot)
             await run_harvest(harvest, sink, receive)
             tg.cancel_scope.cancel()
         if line is not None:

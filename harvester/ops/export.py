@@ -12,7 +12,6 @@ pyarrow is an optional extra, imported only here.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ import orjson
 from harvester.ops.errors import MissingExtra, NotPublishable
 from harvester.ops.store import mapped_errors
 from harvester.ops.verify import FinishedRun, digest_file, verify_run
-from harvester.sink import MANIFEST_NAME, SUCCESS_NAME
-from harvester.sink.manifest import atomic_write
+from harvester.sink import restamp
 
 __all__ = ["COLUMNS", "ExportResult", "export_parquet", "record_schema"]
 
@@ -155,10 +153,4 @@ def _batches(path: Path) -> Iterator[dict[str, list[Any]]]:
 
 
 def _restamp(run: FinishedRun, manifest: dict[str, Any]) -> None:
-    """New manifest, then _SUCCESS vouching for it. Between the two renames the old stamp
-    does not match, so a verifying reader refuses rather than trusting a mix."""
-    body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    stamp = orjson.loads(run.success_bytes)
-    stamp["manifest_sha256"] = hashlib.sha256(body).hexdigest()
-    atomic_write(run.out_dir / MANIFEST_NAME, body)
-    atomic_write(run.out_dir / SUCCESS_NAME, orjson.dumps(stamp, option=orjson.OPT_APPEND_NEWLINE))
+    restamp(run.out_dir, manifest, old_manifest=run.manifest_bytes)

@@ -21,14 +21,16 @@ from typing import Any
 
 from harvester.ops.store import Store, open_store
 from harvester.ops.verify import FinishedRun, verify_run
-from harvester.sink import MANIFEST_NAME, SEARCHES_NAME, SUCCESS_NAME
+from harvester.sink import MANIFEST_NAME, REPORT_NAME, SEARCHES_NAME, SUCCESS_NAME
 
 __all__ = ["PublishResult", "lake_path", "publish", "run_date"]
 
 _DT = re.compile(r"dt=(\d{4}-\d{2}-\d{2})")
 _PART = re.compile(r"(\d+)/(\d+)")
 #: Data files a run of ours may leave at a destination; anything else there is left alone.
-_OURS = re.compile(r"part-\d{5}\.(jsonl\.gz|parquet)|" + re.escape(SEARCHES_NAME))
+_OURS = re.compile(
+    r"part-\d{5}\.(jsonl\.gz|parquet)|" + re.escape(SEARCHES_NAME) + "|" + re.escape(REPORT_NAME)
+)
 
 
 @dataclass(slots=True, frozen=True)

@@ -56,10 +56,13 @@ def digest_file(path: Path) -> RunFile:
 
 
 def listed_files(manifest: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """The data files a manifest lists: NDJSON shards, then exported files (e.g. Parquet)."""
+    """The data files a manifest lists: NDJSON shards, exported files (e.g. Parquet), then
+    the run's report.html."""
     yield from manifest.get("shards") or []
     for files in (manifest.get("exports") or {}).values():
         yield from files
+    if manifest.get("report"):
+        yield manifest["report"]
 
 
 def read_stamped(success: bytes, manifest: bytes, where: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from harvester.sink.lock import LOCK_NAME
 from harvester.sink.manifest import MANIFEST_NAME, SEARCHES_NAME, SUCCESS_NAME, FinishResult
 from harvester.sink.messages import FINAL_STATUSES, HitLike, Message, PageFetched, SearchEnded
 from harvester.sink.records import shard_of
+from harvester.sink.report_file import REPORT_NAME, TIMELINE_NAME, attach_report, restamp
 from harvester.sink.shards import shard_name
 from harvester.sink.status import StatusReport, read_status
 from harvester.sink.writer import CommitStats
@@ -31,8 +32,10 @@ __all__ = [
     "FINAL_STATUSES",
     "LOCK_NAME",
     "MANIFEST_NAME",
+    "REPORT_NAME",
     "SEARCHES_NAME",
     "SUCCESS_NAME",
+    "TIMELINE_NAME",
     "CheckpointCorrupt",
     "CheckpointMismatch",
     "CommitStats",
@@ -48,8 +51,10 @@ __all__ = [
     "SinkError",
     "StatusReport",
     "UnknownSearch",
+    "attach_report",
     "describe_changes",
     "read_status",
+    "restamp",
     "shard_name",
     "shard_of",
 ]

@@ -44,6 +44,7 @@ from harvester.sink.manifest import (
     write_closing_files,
 )
 from harvester.sink.messages import Message, SearchEnded
+from harvester.sink.report_file import REPORT_NAME, TIMELINE_NAME
 from harvester.sink.shards import EMPTY_MEMBER, ShardSet, fsync_dir
 from harvester.sink.writer import CommitStats, Writer
 
@@ -155,6 +156,11 @@ class Sink:
             raise
 
     # -- state -------------------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        """This run's id, as in the manifest's `runs` (the timeline names its segment by it)."""
+        return self._run_id
 
     def progress(self) -> dict[str, SearchProgress]:
         """Every search's resume state, keyed by id (pages in done_offsets are never refetched).
@@ -391,7 +397,7 @@ def _is_output(name: str) -> bool:
 def _delete_run_files(out_dir: Path) -> None:
     """--fresh: delete the previous run's files — ours only, _SUCCESS first so no reader
     trusts a directory half gone. Unknown files are left alone."""
-    names = [SUCCESS_NAME, MANIFEST_NAME, SEARCHES_NAME]
+    names = [SUCCESS_NAME, MANIFEST_NAME, SEARCHES_NAME, REPORT_NAME, TIMELINE_NAME]
     checkpoint_files = [CHECKPOINT_NAME + suffix for suffix in ("", "-wal", "-shm")]
     checkpoint_files += [f"{CHECKPOINT_NAME}.new{suffix}" for suffix in ("", "-wal", "-shm")]
     with output_errors(out_dir):
