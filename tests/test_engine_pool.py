@@ -456,3 +456,30 @@ async def test_the_breaker_trips_on_time_while_every_page_waits_out_its_backoff(
             await pool.run()
     assert pool.unreachable is not None and pool.unreachable.last_error == "timed out"
     assert not ended(got)
+
+
+class Events:
+    """An observer that keeps every event."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, object]]] = []
+
+    def event(self, name: str, /, **fields: object) -> None:
+        self.seen.append((name, fields))
+
+
+async def test_a_503_with_retry_after_is_tried_again_no_sooner() -> None:
+    totals = {"a": 50}
+    script = {("a", 0): [ServerError("HTTP 503", http_status=503, retry_after=0.2)]}
+    api = FakeApi(totals, script)
+    send, receive = anyio.create_memory_object_stream[Message](10)
+    events = Events()
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=NO_WAIT)
+    pool = Harvest(make_job(totals), api, send, {}, options, events, rng=random.Random(1))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pool.run)
+        async with receive:
+            got = [message async for message in receive]
+    assert ended(got)["a"].status == "complete"
+    retries = [fields for name, fields in events.seen if name == "retry"]
+    assert [r["delay"] for r in retries] == [0.2]  # without Retry-After: 0 (NO_WAIT)

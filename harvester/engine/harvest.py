@@ -361,7 +361,8 @@ class Harvest:
                 else:
                     # The last try leaves as the window (plus grace) closes, not a backoff
                     # before it: a transient failure is never final while the window is open.
-                    retry_at = min(now + self._options.retry.delay(tries, self._rng), closes)
+                    delay = self._options.retry.delay(tries, self._rng, exc.retry_after)
+                    retry_at = min(now + delay, closes)
                     self._sched.park(task, spec, retry_at)
                     self._observer.event(
                         "retry",

@@ -38,11 +38,14 @@ class RetryPolicy:
     quota_min_span: float = 10.0  #: ... provided they span at least this many seconds
     initial: float = 0.5  #: first backoff ceiling, seconds
     cap: float = 30.0  #: largest backoff ceiling, seconds
+    retry_after_max: float = 60.0  #: a transient answer's Retry-After is honoured up to this
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Full-jitter backoff before call number `attempt + 1` (attempt >= 1 calls made)."""
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Full-jitter backoff before call number `attempt + 1` (attempt >= 1 calls made);
+        no shorter than the answer's Retry-After (a 503 that says when), up to its maximum."""
         ceiling = min(self.cap, self.initial * 2 ** max(0, attempt - 1))
-        return rng.uniform(0.0, ceiling)
+        jitter = rng.uniform(0.0, ceiling)
+        return max(jitter, min(retry_after or 0.0, self.retry_after_max))
 
     def allows(self, attempt: int, *, unknown_code: bool = False) -> bool:
         """Whether another call is allowed after `attempt` calls of one page failed.
