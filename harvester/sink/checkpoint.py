@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -74,6 +74,8 @@ class JobIdentity:
             changes.append(f"dedupe: {other.dedupe} -> {self.dedupe}")
         return changes
 
+
+T = TypeVar("T")
 
 # ids per "IN (...)" query: well under SQLite's 32766 bound variables
 _IN_CHUNK = 500
@@ -175,26 +177,43 @@ class Checkpoint:
 
     # -- writer steps (inside a transaction) ---------------------------------------------
 
-    def search(self, search_id: str) -> tuple[int, str | None] | None:
-        """(sid, status) of a search, or None if the job has no such search."""
-        row = self._db.execute(
-            "SELECT sid, status FROM searches WHERE search_id = ?", (search_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
+    def searches_named(self, search_ids: Collection[str]) -> dict[str, tuple[int, str | None]]:
+        """search_id -> (sid, status) for those of `search_ids` the job has."""
+        found: dict[str, tuple[int, str | None]] = {}
+        for chunk in _chunks(list(search_ids)):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT search_id, sid, status FROM searches WHERE search_id IN ({marks})"
+            found.update((row[0], (row[1], row[2])) for row in self._db.execute(query, chunk))
+        return found
 
-    def add_page(
-        self, sid: int, offset: int, limit: int, total: int, hits: int, harvested_at: str
-    ) -> bool:
-        """Record a fetched page; False if that offset was already recorded."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
-            (sid, offset, limit, total, hits, harvested_at),
+    def recorded_offsets(self, sids: Collection[int]) -> dict[int, set[int]]:
+        """sid -> offsets of the pages recorded so far, for the given searches."""
+        offsets: dict[int, set[int]] = {}
+        for chunk in _chunks(list(sids)):
+            marks = ",".join("?" * len(chunk))
+            query = f'SELECT sid, "offset" FROM pages WHERE sid IN ({marks})'
+            for sid, offset in self._db.execute(query, chunk):
+                offsets.setdefault(sid, set()).add(offset)
+        return offsets
+
+    def add_pages(self, pages: Sequence[tuple[int, int, int, int, int, str]]) -> None:
+        """Record fetched pages new to the checkpoint: (sid, offset, limit, total, hits,
+        harvested_at) each. A page recorded twice is an error, never silently ignored."""
+        self._db.executemany("INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?)", pages)
+
+    def add_costs(self, costs: Sequence[tuple[int, int, int | None, int]]) -> None:
+        """Add (calls, retries) to searches and remember the latest total seen, if any:
+        (calls, retries, total or None, sid) each."""
+        self._db.executemany(
+            "UPDATE searches SET calls = calls + ?, retries = retries + ?,"
+            " total = coalesce(?, total) WHERE sid = ?",
+            costs,
         )
-        return cursor.rowcount == 1
 
-    def stage(self, sid: int, offset: int, data: bytes) -> None:
-        """Keep a page's packed hits until its search ends."""
-        self._db.execute("INSERT INTO staged VALUES (?, ?, ?)", (sid, offset, data))
+    def stage(self, pages: Sequence[tuple[int, int, bytes]]) -> None:
+        """Keep pages' record lines, (sid, offset, staging blob) each, until their search ends."""
+        if pages:
+            self._db.executemany("INSERT INTO staged VALUES (?, ?, ?)", pages)
 
     def add_cost(self, sid: int, calls: int, retries: int, total: int | None = None) -> None:
         """Add calls and retries to a search; remember the latest total seen."""
@@ -205,7 +224,7 @@ class Checkpoint:
         )
 
     def staged(self, sid: int) -> list[tuple[int, bytes]]:
-        """(offset, packed hits) of a search's staged pages."""
+        """(offset, staging blob) of a search's staged pages."""
         return self._db.execute(
             'SELECT "offset", data FROM staged WHERE sid = ? ORDER BY "offset"', (sid,)
         ).fetchall()
@@ -234,8 +253,7 @@ class Checkpoint:
     def claim_keys(self, patent_ids: Sequence[str]) -> set[str]:
         """Job-scope dedupe: take the distinct `patent_ids` new to the job; returns them."""
         taken: set[str] = set()
-        for start in range(0, len(patent_ids), _IN_CHUNK):
-            chunk = patent_ids[start : start + _IN_CHUNK]
+        for chunk in _chunks(patent_ids):
             marks = ",".join("?" * len(chunk))
             query = f"SELECT patent_id FROM job_keys WHERE patent_id IN ({marks})"
             taken.update(row[0] for row in self._db.execute(query, chunk))
@@ -326,6 +344,12 @@ class Checkpoint:
         with output_errors(self.path):
             self._db.execute("UPDATE runs SET ended_at = ? WHERE run_id = ?", (ended_at, run_id))
             return self._db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` in slices small enough for one "IN (...)" query."""
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
 
 
 _HINT = (
