@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["NginxProxy", "free_port", "nginx_proxy"]
+__all__ = ["NginxProxy", "free_port", "nginx_proxy", "wait_listening"]
 
 _CONF = """\
 worker_processes 1;
@@ -84,7 +84,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], error_log: Path) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], error_log: Path) -> None:
+    """Return once nginx accepts connections on `port`; raise if it exits or takes 10 s."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -109,7 +110,7 @@ def nginx_proxy(
     cmd = [str(binary), "-p", str(workdir), "-e", str(error_log), "-c", str(config)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_listening(port, proc, error_log)
+        wait_listening(port, proc, error_log)
         yield NginxProxy(f"http://127.0.0.1:{port}", workdir / "access.log", config)
     finally:
         proc.send_signal(signal.SIGQUIT)  # graceful: finish writing the access log

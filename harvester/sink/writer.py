@@ -37,6 +37,10 @@ from harvester.sink.shards import ShardSet
 __all__ = ["CommitStats", "Writer"]
 
 
+#: Below this many bytes of records a commit compresses its shards in its own thread.
+_PARALLEL_GZIP_BYTES = 1 << 20
+
+
 @dataclass(slots=True)
 class CommitStats:
     """What one commit did (for progress reports and tests)."""
@@ -210,9 +214,9 @@ class Writer:
         added = {shard: len(chunk) for shard, chunk in lines.items()}
         shards = list(lines)
         data = [b"\n".join(lines.pop(shard)) + b"\n" for shard in shards]
-        packed = (
-            self._gzip_pool.map(gzip_member, data) if self._gzip_pool else map(gzip_member, data)
-        )
+        # a thread hand-off costs more than level-1 gzip of a small batch saves
+        pool = self._gzip_pool if sum(map(len, data)) >= _PARALLEL_GZIP_BYTES else None
+        packed = pool.map(gzip_member, data) if pool else map(gzip_member, data)
         members = dict(zip(shards, packed, strict=True))
         return members, added
 
