@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harvester.sink import SearchEnded, describe_changes, shard_of
+from harvester.sink import SearchEnded, shard_of
 from harvester.sink.fingerprint import canonical, search_ids
 from harvester.sink.manifest import public_settings
 from harvester.sink.records import from_stage, gzip_member, render_page, to_stage
@@ -86,15 +86,6 @@ def test_fingerprint_ignores_key_and_search_order() -> None:
     first = {"a": 1, "searches": [{"id": "A", "loc": "x"}, {"id": "B"}]}
     second = {"searches": [{"id": "B"}, {"loc": "x", "id": "A"}], "a": 1}
     assert canonical(first) == canonical(second)
-
-
-def test_describe_changes_names_filters_that_changed() -> None:
-    old = {"searches": {"A": {"loc": "01-01"}}, "limit": 100}
-    new = {"searches": {"A": {"loc": "01-02"}}, "limit": 50}
-    assert describe_changes(old, new) == [
-        "limit: 100 -> 50",
-        'search A: {"loc":"01-01"} -> {"loc":"01-02"}',
-    ]
 
 
 def test_manifest_settings_never_carry_credentials() -> None:

@@ -25,13 +25,13 @@ from typing import Any
 import anyio
 
 from harvester.engine.events import HarvestStats
-from harvester.sink import SinkError, read_status
+from harvester.sink import SearchStatus, SinkError, read_status
 
 __all__ = ["PREFIX", "STATUSES", "MetricsFile", "OutputFigures", "RunFigures", "render"]
 
 PREFIX = "patsnap_harvester_"
 #: Every status is written (0 when none), so an alert on one never sees a missing series.
-STATUSES = ("complete", "empty", "truncated", "expired", "failed", "pending")
+STATUSES = tuple(SearchStatus)  # with pending
 _LAST_SUCCESS = f"{PREFIX}last_success_timestamp_seconds"
 
 
@@ -72,9 +72,9 @@ class OutputFigures:
     @classmethod
     def of_totals(cls, totals: Mapping[str, Any]) -> OutputFigures:
         """From a manifest's, FinishResult's or StatusReport's totals."""
-        by_status = {status: 0 for status in STATUSES}
+        by_status: dict[str, int] = {status.value: 0 for status in STATUSES}
         by_status.update(totals.get("by_status") or {})
-        by_status["pending"] = int(totals.get("pending") or 0)
+        by_status[SearchStatus.PENDING] = int(totals.get("pending") or 0)
         return cls(by_status, int(totals.get("records") or 0), int(totals.get("duplicates") or 0))
 
 

@@ -21,9 +21,11 @@ import orjson
 from harvester.sink.errors import CheckpointCorrupt, CheckpointMismatch, OutputError, output_errors
 from harvester.sink.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
 from harvester.sink.shards import fsync_dir
+from harvester.sink.vocabulary import SearchStatus
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "LAYOUT",
     "Checkpoint",
     "CheckpointCorrupt",
     "CheckpointMismatch",
@@ -54,6 +56,10 @@ class SearchProgress:
     deadline: str | None
 
 
+#: The settings that shape a checkpoint's files: a resume must keep them.
+LAYOUT = ("shards", "dedupe")
+
+
 @dataclass(slots=True, frozen=True)
 class JobIdentity:
     """What a checkpoint belongs to; a resume must match it."""
@@ -67,12 +73,11 @@ class JobIdentity:
 
     def changes_from(self, other: JobIdentity) -> list[str]:
         """Differences in layout (shards, dedupe) that make `other` unusable for this job."""
-        changes = []
-        if self.shards != other.shards:
-            changes.append(f"shards: {other.shards} -> {self.shards}")
-        if self.dedupe != other.dedupe:
-            changes.append(f"dedupe: {other.dedupe} -> {self.dedupe}")
-        return changes
+        return [
+            f"{key}: {getattr(other, key)} -> {getattr(self, key)}"
+            for key in LAYOUT
+            if getattr(self, key) != getattr(other, key)
+        ]
 
 
 T = TypeVar("T")
@@ -304,7 +309,7 @@ class Checkpoint:
     def search_lines(self) -> Iterator[dict[str, Any]]:
         """Each search as its searches.jsonl object, in job order."""
         query = (
-            "SELECT search_id, coalesce(status, 'pending'), s.total, reachable,"
+            f"SELECT search_id, coalesce(status, '{SearchStatus.PENDING}'), s.total, reachable,"
             " (SELECT count(*) FROM pages p WHERE p.sid = s.sid), records, duplicates,"
             " calls, retries, error_code, error_msg, deadline FROM searches s ORDER BY sid"
         )

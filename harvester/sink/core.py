@@ -26,6 +26,7 @@ import orjson
 from harvester.sink import fingerprint as fp
 from harvester.sink.checkpoint import (
     CHECKPOINT_NAME,
+    LAYOUT,
     Checkpoint,
     JobIdentity,
     SearchProgress,
@@ -45,11 +46,11 @@ from harvester.sink.manifest import (
 )
 from harvester.sink.messages import Message, SearchEnded
 from harvester.sink.shards import EMPTY_MEMBER, ShardSet, fsync_dir
+from harvester.sink.vocabulary import DEDUPE_SCOPES
 from harvester.sink.writer import CommitStats, Writer
 
 __all__ = ["DEDUPE_SCOPES", "Sink"]
 
-DEDUPE_SCOPES = ("search", "job")
 ChangeDescriber = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 _PART = re.compile(r"part-\d{5}\.jsonl\.gz")
@@ -133,7 +134,7 @@ class Sink:
                 out_dir,
                 identity,
                 fp.search_ids(fingerprint),
-                describe_changes or fp.describe_changes,
+                describe_changes,
             )
             try:
                 sizes = [size for _, size, _ in checkpoint.shard_rows()]
@@ -356,7 +357,7 @@ def _drain(receive: anyio.abc.ObjectReceiveStream[Message]) -> list[Message]:
 
 
 def _open_checkpoint(
-    out_dir: Path, identity: JobIdentity, search_ids: list[str], describe: ChangeDescriber
+    out_dir: Path, identity: JobIdentity, search_ids: list[str], describe: ChangeDescriber | None
 ) -> Checkpoint:
     path = out_dir / CHECKPOINT_NAME
     if not path.exists():
@@ -375,9 +376,13 @@ def _open_checkpoint(
     changes = identity.changes_from(old)
     if old.fingerprint != identity.fingerprint:
         new_fp = orjson.loads(identity.fingerprint)
-        described = describe(fingerprint_of(old), new_fp) or ["the job's fingerprint changed"]
-        # the describer may say the layout change again (shards: 4 -> 3): once is enough
-        changes += [c for c in described if c not in changes]
+        described = describe(fingerprint_of(old), new_fp) if describe is not None else []
+        # The layout (shards, dedupe) is the sink's to name: a describer's line on the
+        # same setting says it again in its own words, so it is left out.
+        described = [line for line in described if line.split(":", 1)[0] not in LAYOUT]
+        if not described and not changes:
+            described = ["the job's fingerprint changed"]
+        changes += described
     if changes:
         checkpoint.close()
         raise CheckpointMismatch(out_dir, changes)

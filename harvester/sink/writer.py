@@ -33,6 +33,7 @@ from harvester.sink.records import (
     to_stage,
 )
 from harvester.sink.shards import ShardSet
+from harvester.sink.vocabulary import DedupeScope
 
 __all__ = ["CommitStats", "Writer"]
 
@@ -80,7 +81,7 @@ class Writer:
     def __init__(self, checkpoint: Checkpoint, shards: ShardSet) -> None:
         self._checkpoint = checkpoint
         self._shards = shards
-        self._job_scope = checkpoint.identity.dedupe == "job"
+        self._job_scope = checkpoint.identity.dedupe == DedupeScope.JOB
         # gzip is most of a commit's cost and zlib releases the GIL: shards compress in
         # parallel on machines with the cores for it
         workers = min(len(shards.paths), os.cpu_count() or 1)
