@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 
 import orjson
 
-from harvester.sink.errors import CheckpointCorrupt, CheckpointMismatch, OutputError, output_errors
+from harvester.sink.errors import (
+    CheckpointCorrupt,
+    CheckpointMismatch,
+    OutputError,
+    output_errors,
+    sqlite_errors,
+)
 from harvester.sink.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
 from harvester.sink.shards import fsync_dir
 from harvester.sink.vocabulary import SearchStatus
@@ -167,11 +173,14 @@ class Checkpoint:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception."""
+        """One atomic unit: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception. An
+        SQLite error of any statement inside (a disk that fills mid-way) is mapped like
+        one of BEGIN or COMMIT: OutputError or CheckpointCorrupt, never a bare sqlite3 one."""
         with output_errors(self.path):
             self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            with sqlite_errors(self.path):
+                yield
             with output_errors(self.path):
                 self._db.execute("COMMIT")
         except BaseException:
