@@ -11,12 +11,8 @@ import os
 import sqlite3
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-
-import orjson
 
 from harvester.sink.errors import (
     CheckpointCorrupt,
@@ -25,8 +21,10 @@ from harvester.sink.errors import (
     output_errors,
     sqlite_errors,
 )
+from harvester.sink.identity import LAYOUT, JobIdentity, SearchProgress, epoch_of, fingerprint_of
 from harvester.sink.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
 from harvester.sink.shards import fsync_dir
+from harvester.sink.sqlite_file import HINT, META_KEYS, connect
 from harvester.sink.vocabulary import SearchStatus
 
 __all__ = [
@@ -39,59 +37,17 @@ __all__ = [
     "OutputError",
     "SearchProgress",
     "epoch_of",
+    "fingerprint_of",
 ]
 
 #: File name inside the output directory; "_" keeps data-lake globs and Spark away from it.
 CHECKPOINT_NAME = "_checkpoint.sqlite"
 
 
-@dataclass(slots=True, frozen=True)
-class SearchProgress:
-    """One search's state in the checkpoint: what the engine needs to resume it."""
-
-    search_id: str
-    total: int | None  #: last total the API reported (None before the first page)
-    done_offsets: frozenset[int]  #: pages staged or written: never fetch these again
-    status: str | None  #: None = not final
-    records: int
-    duplicates: int
-    calls: int
-    retries: int
-    error_code: int | None
-    error_msg: str | None
-    deadline: str | None
-
-
-#: The settings that shape a checkpoint's files: a resume must keep them.
-LAYOUT = ("shards", "dedupe")
-
-
-@dataclass(slots=True, frozen=True)
-class JobIdentity:
-    """What a checkpoint belongs to; a resume must match it."""
-
-    job_name: str
-    job_sha256: str
-    fingerprint: bytes  #: canonical JSON (fingerprint.canonical)
-    fingerprint_sha256: str
-    shards: int
-    dedupe: str
-
-    def changes_from(self, other: JobIdentity) -> list[str]:
-        """Differences in layout (shards, dedupe) that make `other` unusable for this job."""
-        return [
-            f"{key}: {getattr(other, key)} -> {getattr(self, key)}"
-            for key in LAYOUT
-            if getattr(self, key) != getattr(other, key)
-        ]
-
-
 T = TypeVar("T")
 
 # ids per "IN (...)" query: well under SQLite's 32766 bound variables
 _IN_CHUNK = 500
-
-_META_KEYS = ("job_name", "job_sha256", "fingerprint", "fingerprint_sha256", "shards", "dedupe")
 
 
 class Checkpoint:
@@ -121,7 +77,7 @@ class Checkpoint:
                 db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.executescript(f"BEGIN;{SCHEMA}")
-                meta = {key: getattr(identity, key) for key in _META_KEYS}
+                meta = {key: getattr(identity, key) for key in META_KEYS}
                 meta["fingerprint"] = identity.fingerprint.decode()
                 db.executemany(
                     "INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()]
@@ -147,15 +103,15 @@ class Checkpoint:
             raise FileNotFoundError(f"no checkpoint at {path}")
         with output_errors(path):
             if path.stat().st_size == 0:
-                raise CheckpointCorrupt(f"checkpoint {path} is empty (0 bytes). {_HINT}")
+                raise CheckpointCorrupt(f"checkpoint {path} is empty (0 bytes). {HINT}")
         try:
-            db, identity = _connect(path, "ro" if readonly else "rw", full=not readonly)
+            db, identity = connect(path, "ro" if readonly else "rw", full=not readonly)
         except OutputError:
             if not readonly:
                 raise
             # A WAL file cannot be opened read-only where its -shm cannot be created (a
             # read-only directory); no run can be writing there, so read the file as is.
-            db, identity = _connect(path, "ro&immutable=1", full=False)
+            db, identity = connect(path, "ro&immutable=1", full=False)
         try:
             if not readonly:
                 with output_errors(path):
@@ -228,14 +184,6 @@ class Checkpoint:
         """Keep pages' record lines, (sid, offset, staging blob) each, until their search ends."""
         if pages:
             self._db.executemany("INSERT INTO staged VALUES (?, ?, ?)", pages)
-
-    def add_cost(self, sid: int, calls: int, retries: int, total: int | None = None) -> None:
-        """Add calls and retries to a search; remember the latest total seen."""
-        self._db.execute(
-            "UPDATE searches SET calls = calls + ?, retries = retries + ?,"
-            " total = coalesce(?, total) WHERE sid = ?",
-            (calls, retries, total, sid),
-        )
 
     def staged(self, sid: int) -> list[tuple[int, bytes]]:
         """(offset, staging blob) of a search's staged pages."""
@@ -364,84 +312,3 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """`values` in slices small enough for one "IN (...)" query."""
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
-
-
-_HINT = (
-    "It cannot be trusted, and is never recreated silently. HINT: restore it from a "
-    "backup, or move the directory aside (or pass --fresh) to start over"
-)
-
-
-def _connect(path: Path, mode: str, *, full: bool) -> tuple[sqlite3.Connection, JobIdentity]:
-    uri = f"{path.resolve().as_uri()}?mode={mode}"
-    with output_errors(path):
-        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        try:
-            return db, _check(db, path, full=full)
-        except BaseException:
-            db.close()
-            raise
-
-
-# SQLite errors that say nothing about the file's contents (the disk, the directory)
-_NOT_DAMAGE = (
-    "SQLITE_CANTOPEN",
-    "SQLITE_IOERR",
-    "SQLITE_FULL",
-    "SQLITE_READONLY",
-    "SQLITE_PERM",
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_NOMEM",
-)
-
-
-def _check(db: sqlite3.Connection, path: Path, *, full: bool) -> JobIdentity:
-    """Prove `db` is a sound checkpoint of ours and read its identity."""
-    try:
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
-        if app_id != APPLICATION_ID:
-            raise CheckpointCorrupt(
-                f"{path} is an SQLite file but not a harvester checkpoint. {_HINT}"
-            )
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise CheckpointCorrupt(
-                f"checkpoint {path} has format {version}; this harvester reads {SCHEMA_VERSION}"
-            )
-        if full:
-            verdict = [row[0] for row in db.execute("PRAGMA quick_check")]
-            if verdict != ["ok"]:
-                raise CheckpointCorrupt(
-                    f"checkpoint {path} fails SQLite's integrity check "
-                    f"({'; '.join(verdict[:3])}). {_HINT}"
-                )
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "").startswith(_NOT_DAMAGE):
-            raise
-        raise CheckpointCorrupt(
-            f"checkpoint {path} is not readable as one ({exc}). {_HINT}"
-        ) from exc
-    missing = [key for key in _META_KEYS if key not in meta]
-    if missing:
-        raise CheckpointCorrupt(f"checkpoint {path} lacks {', '.join(missing)}. {_HINT}")
-    return JobIdentity(
-        meta["job_name"],
-        meta["job_sha256"],
-        meta["fingerprint"].encode(),
-        meta["fingerprint_sha256"],
-        int(meta["shards"]),
-        meta["dedupe"],
-    )
-
-
-def fingerprint_of(identity: JobIdentity) -> dict[str, Any]:
-    """The stored fingerprint as a mapping (for describe_changes)."""
-    value = orjson.loads(identity.fingerprint)
-    return value if isinstance(value, dict) else {}
-
-
-def epoch_of(stamp: str) -> float:
-    """Epoch seconds of an ISO-8601 UTC stamp as the sink writes them ("...Z")."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
