@@ -13,31 +13,20 @@ pages are the sandbox's own answers, byte for byte; nginx ignores the credential
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bench.nginx import free_port, wait_listening
+from bench.nginx import HEAD, free_port, nginx_process
 from bench.procs import API_KEY, Sandbox, proc_cpu_s
 
 __all__ = ["StaticServer", "render_pages", "static_server"]
 
-_CONF = """\
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
+_CONF = (
+    HEAD
+    + """\
     access_log off;
-    client_body_temp_path {dir}/tmp-body;
-    proxy_temp_path {dir}/tmp-proxy;
-    fastcgi_temp_path {dir}/tmp-fastcgi;
-    uwsgi_temp_path {dir}/tmp-uwsgi;
-    scgi_temp_path {dir}/tmp-scgi;
     keepalive_requests 100000;
     server {{
         listen 127.0.0.1:{port};
@@ -49,6 +38,7 @@ http {{
     }}
 }}
 """
+)
 
 
 def render_pages(sandbox: Sandbox, pages: Sequence[tuple[str, int]], root: Path) -> None:
@@ -91,20 +81,7 @@ class StaticServer:
 @contextlib.contextmanager
 def static_server(binary: Path, root: Path, workdir: Path) -> Iterator[StaticServer]:
     """nginx in the foreground serving `root`'s page files, stopped on exit."""
-    workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config = workdir / "nginx.conf"
-    config.write_text(_CONF.format(dir=workdir, root=root.resolve(), port=port))
-    error_log = workdir / "error.log"
-    cmd = [str(binary), "-p", str(workdir), "-e", str(error_log), "-c", str(config)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_listening(port, proc, error_log)
+    text = _CONF.format(dir=workdir, root=root.resolve(), port=port)
+    with nginx_process(binary, workdir, text, port) as proc:
         yield StaticServer(f"http://127.0.0.1:{port}", proc.pid)
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

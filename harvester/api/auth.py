@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -37,20 +37,14 @@ class ClientCredentials:
     """OAuth client credentials, exchanged for a token at `{base}/oauth/token`."""
 
     client_id: str
-    client_secret: str
-
-    def __repr__(self) -> str:
-        return f"ClientCredentials(client_id={self.client_id!r}, client_secret=<hidden>)"
+    client_secret: str = field(repr=False)  #: a secret: never shown in reprs or logs
 
 
 @dataclass(slots=True, frozen=True)
 class ApiKey:
     """An API key ("sk-..."), sent as the bearer token itself; no token exchange."""
 
-    key: str
-
-    def __repr__(self) -> str:
-        return "ApiKey(key=<hidden>)"
+    key: str = field(repr=False)  #: a secret: never shown in reprs or logs
 
 
 Credentials = ClientCredentials | ApiKey
