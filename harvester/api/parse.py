@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
@@ -173,16 +173,18 @@ def _hits(messages: list[object], http_status: int) -> tuple[Hit, ...]:
         title = message.get("title")
         score = message.get("score")
         url = message.get("url")
-        hits.append(
-            Hit(
-                patent_id,
-                patent_pn if isinstance(patent_pn, str) else None,
-                title if isinstance(title, str) else None,
-                score if type(score) is float and math.isfinite(score) else _as_float(score),
-                url if isinstance(url, str) else None,
-            )
+        fields = (
+            patent_id,
+            patent_pn if isinstance(patent_pn, str) else None,
+            title if isinstance(title, str) else None,
+            score if type(score) is float and math.isfinite(score) else _as_float(score),
+            url if isinstance(url, str) else None,
         )
+        hits.append(_new_hit(Hit, fields))  # Hit(*fields) without its Python-level __new__
     return tuple(hits)
+
+
+_new_hit: Callable[[type[Hit], tuple[Any, ...]], Hit] = tuple.__new__
 
 
 def _error_for_failed_status(
