@@ -98,8 +98,7 @@ def shard_of(patent_id: str, shards: int) -> int:
 
 def shards_of(patent_ids: Sequence[str], shards: int) -> list[int]:
     """`shard_of` for many ids at once (the writer's hot loop)."""
-    crc32 = zlib.crc32
-    return [crc32(patent_id.encode()) % shards for patent_id in patent_ids]
+    return [crc % shards for crc in map(zlib.crc32, map(str.encode, patent_ids))]
 
 
 def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:

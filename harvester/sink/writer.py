@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import chain, compress, pairwise
 from operator import itemgetter
 
 from harvester.sink.checkpoint import Checkpoint
@@ -238,12 +238,9 @@ class Writer:
             if len(new) < len(ids):
                 lines = [line for pid, line in zip(ids, lines, strict=True) if pid in new]
                 ids = [pid for pid in ids if pid in new]
-        for shard, line in zip(shards_of(ids, nshards), lines, strict=True):
-            chunk = out.get(shard)
-            if chunk is None:
-                out[shard] = [line]
-            else:
-                chunk.append(line)
+        shards = shards_of(ids, nshards)
+        for shard in set(shards):  # one C-level pass a shard, no Python code a record
+            out.setdefault(shard, []).extend(compress(lines, map(shard.__eq__, shards)))
         return len(ids), positions - len(ids)
 
 
