@@ -220,3 +220,13 @@ def test_the_sandbox_reads_the_api_page_on_its_own_and_agrees_with_the_client() 
     for module in package.glob("*.py"):
         code = [line for line in module.read_text().splitlines() if "import" in line]
         assert not [line for line in code if "harvester.api" in line], module.name
+
+
+def test_building_the_cli_does_not_load_the_sandbox_server() -> None:
+    # every command builds the sandbox's --help; only `harvester sandbox` runs the server
+    code = (
+        "import sys\nfrom harvester.cli.parser import build_parser\nbuild_parser()\n"
+        "print(sorted(m for m in sys.modules if m in ('aiohttp.web', 'harvester.sandbox.server')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

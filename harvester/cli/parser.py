@@ -32,7 +32,7 @@ Command = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, with an example in every --help."""
-    from harvester.sandbox.server import add_arguments as sandbox_arguments
+    from harvester.sandbox.options import add_arguments as sandbox_arguments
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
