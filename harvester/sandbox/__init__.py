@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Each public name and the module that defines it.
 _WHERE = {
-    "ALL_FAULTS": "faults",
+    "ALL_FAULTS": "fault_kinds",
     "ManualClock": "clock",
     "Sandbox": "server",
     "SandboxConfig": "config",
