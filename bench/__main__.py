@@ -28,6 +28,9 @@ from bench.table import Context, Row, render
 FIGURES = ("cpu", "rate", "rate_sandbox", "scale", "writer", "deadline", "peers", "resume")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 WORKDIR = ROOT / "out" / "bench"
+#: The figures that need nginx, and those that need the peers' venv: nothing else installs.
+NEEDS_NGINX = ("cpu", "rate", "deadline")
+NEEDS_PEERS = ("peers",)
 NOTES_MARK = "<!-- notes: everything below this line is kept when the bench rewrites the file -->"
 _OURS = ("aiohttp", "anyio", "orjson")
 
@@ -94,8 +97,14 @@ def main(argv: Sequence[str]) -> int:
     WORKDIR.mkdir(parents=True, exist_ok=True)
     install_log = WORKDIR / "install.log"
     print(f"bench: installing what it needs (log: {install_log.relative_to(ROOT)})", flush=True)
-    nginx, nginx_problem = ensure_nginx(install_log)
-    peers, peers_problems = ensure_peers(install_log)
+    nginx: Path | None = None
+    nginx_problem = "not needed by the figures chosen"
+    if set(chosen) & set(NEEDS_NGINX):
+        nginx, nginx_problem = ensure_nginx(install_log)
+    peers: Path | None = None
+    peers_problems: dict[str, str] = {}
+    if set(chosen) & set(NEEDS_PEERS):
+        peers, peers_problems = ensure_peers(install_log)
     ctx = Context(WORKDIR, peers, peers_problems, nginx, nginx_problem)
     rows: list[Row] = []
     for name in chosen:

@@ -22,21 +22,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-__all__ = ["NginxProxy", "free_port", "nginx_proxy"]
+__all__ = ["HEAD", "NginxProxy", "free_port", "nginx_process", "nginx_proxy", "wait_listening"]
 
-_CONF = """\
+#: The top of every config of the bench: one worker in the foreground, and every file it
+#: writes inside the figure's own directory.
+HEAD = """\
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 256; }}
 http {{
-    log_format bench '$msec $status $request_uri';
     client_body_temp_path {dir}/tmp-body;
     proxy_temp_path {dir}/tmp-proxy;
     fastcgi_temp_path {dir}/tmp-fastcgi;
     uwsgi_temp_path {dir}/tmp-uwsgi;
     scgi_temp_path {dir}/tmp-scgi;
+"""
+
+_CONF = (
+    HEAD
+    + """\
+    log_format bench '$msec $status $request_uri';
     # one key for every caller: the limit is the account's, as PatSnap's is
     limit_req_zone "account" zone=account:1m rate={rate}r/s;
     limit_req_status 429;
@@ -58,6 +65,7 @@ http {{
     }}
 }}
 """
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -84,7 +92,8 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], error_log: Path) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], error_log: Path) -> None:
+    """Return once nginx accepts connections on `port`; raise if it exits or takes 10 s."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -102,15 +111,27 @@ def nginx_proxy(
     """nginx in the foreground with its own config in `workdir`, stopped on exit."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    config = workdir / "nginx.conf"
     target = urlsplit(upstream).netloc
-    config.write_text(_CONF.format(dir=workdir, rate=rate, burst=burst, upstream=target, port=port))
+    text = _CONF.format(dir=workdir, rate=rate, burst=burst, upstream=target, port=port)
+    with nginx_process(binary, workdir, text, port):
+        yield NginxProxy(f"http://127.0.0.1:{port}", workdir / "access.log", workdir / "nginx.conf")
+
+
+@contextlib.contextmanager
+def nginx_process(
+    binary: Path, workdir: Path, config: str, port: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx in the foreground with `config` (written to workdir/nginx.conf), listening on
+    `port` before this yields; stopped gracefully (its logs finished) on exit."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "nginx.conf"
+    path.write_text(config)
     error_log = workdir / "error.log"
-    cmd = [str(binary), "-p", str(workdir), "-e", str(error_log), "-c", str(config)]
+    cmd = [str(binary), "-p", str(workdir), "-e", str(error_log), "-c", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_listening(port, proc, error_log)
-        yield NginxProxy(f"http://127.0.0.1:{port}", workdir / "access.log", config)
+        wait_listening(port, proc, error_log)
+        yield proc
     finally:
         proc.send_signal(signal.SIGQUIT)  # graceful: finish writing the access log
         try:

@@ -1,7 +1,9 @@
-"""Issue 4's writer figure: 1,000,000 records through the sink alone (bench/writer_bench.py).
+"""The writer figure: 1,000,000 records through the sink alone (bench/writer_bench.py).
 
 Runs the writer bench in its own process so its peak RSS is the kernel's high-water mark
-for that process, and reads its printed figures.
+for that process, and reads its printed figures. The figure is the sink's own rate: the
+bench's producer (making a million hit objects, timed on its own in the same process)
+is taken out; the all-included rate stands beside it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from bench.table import Context, Row
 
 __all__ = ["run"]
 
-RATE_TARGET = 100_000.0
+RATE_TARGET = 300_000.0  #: issue 13 (issue 4 asked for 100,000)
 RSS_TARGET_MB = 150.0
 
 
@@ -28,18 +30,21 @@ def run(ctx: Context) -> list[Row]:
     if result.code != 0:
         raise RuntimeError(f"writer bench exited {result.code}; see {log}")
     found = re.search(r"throughput\s+([\d,]+) records/s", text)
-    if found is None:
-        raise RuntimeError(f"no throughput line in {log}")
-    rate = float(found.group(1).replace(",", ""))
+    sink_only = re.search(r"minus producer\s+([\d,]+) records/s", text)
+    if found is None or sink_only is None:
+        raise RuntimeError(f"no throughput lines in {log}")
+    overall = float(found.group(1).replace(",", ""))
+    rate = float(sink_only.group(1).replace(",", ""))
     rss = result.peak_rss_mb
     return [
         Row(
             "4w Writer: speed",
-            "records/s ÷ 100,000",
+            "records/s ÷ 300,000",
             f"{rate / RATE_TARGET:.2f} ({rate:,.0f}/s)",
             "≥ 1.00",
             rate >= RATE_TARGET,
-            "1,000,000 hits fed to the sink (stage, dedupe, gzip shards, commit), search dedupe",
+            "1,000,000 hits fed to the sink (stage, dedupe, gzip shards, commit), search "
+            f"dedupe; {overall:,.0f}/s with the bench's own hit-making counted in",
             "" if rate >= RATE_TARGET else "shared 2-core machine; see bench/writer_bench.py",
         ),
         Row(

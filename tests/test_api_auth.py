@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
 
 from harvester.api.auth import ApiKey, ClientCredentials, TokenSource, credentials_from_env
@@ -172,25 +173,46 @@ async def test_a_cancelled_waiter_does_not_cancel_the_shared_fetch() -> None:
     endpoint = FakeTokenEndpoint()
     source = TokenSource(endpoint, clock=FakeClock())
     endpoint.gate.clear()
-    first = asyncio.create_task(source.token())
-    second = asyncio.create_task(source.token())
+    fetching = asyncio.create_task(source.token())
+    await asyncio.sleep(0)  # it found no token: the fetch runs in its task
+    waiting = asyncio.create_task(source.token())
     await asyncio.sleep(0)
-    first.cancel()
+    waiting.cancel()
     await asyncio.sleep(0)
     endpoint.gate.set()
-    assert await second == "tok-1"
-    assert first.cancelled() and endpoint.fetches == 1
+    assert await fetching == "tok-1"
+    assert waiting.cancelled() and endpoint.fetches == 1
 
 
-async def test_aclose_cancels_a_fetch_in_flight() -> None:
+async def test_when_the_fetching_caller_is_cancelled_the_next_waiter_fetches() -> None:
     endpoint = FakeTokenEndpoint()
     source = TokenSource(endpoint, clock=FakeClock())
     endpoint.gate.clear()
-    waiter = asyncio.create_task(source.token())
+    fetching = asyncio.create_task(source.token())
     await asyncio.sleep(0)
-    await source.aclose()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
+    waiting = asyncio.create_task(source.token())
+    await asyncio.sleep(0)
+    fetching.cancel()  # e.g. the run is stopping, or its call timed out
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    endpoint.gate.set()
+    assert await waiting == "tok-2"
+    assert fetching.cancelled() and endpoint.fetches == source.token_requests == 2
+
+
+async def test_the_fetch_runs_in_the_callers_task_so_it_ends_with_the_run() -> None:
+    endpoint = FakeTokenEndpoint()
+    source = TokenSource(endpoint, clock=FakeClock())
+    endpoint.gate.clear()
+    before = asyncio.all_tasks()
+    async with anyio.create_task_group() as run:  # the run's task group
+        run.start_soon(source.token)
+        run.start_soon(source.token)
+        await asyncio.sleep(0)
+        assert len(asyncio.all_tasks() - before) == 2  # its two workers; no task of its own
+        run.cancel_scope.cancel()
+    assert asyncio.all_tasks() == before  # nothing of the fetch outlives the run
+    assert endpoint.fetches == 1 and repr(source).startswith("TokenSource(empty")
 
 
 async def test_token_source_repr_hides_the_token() -> None:

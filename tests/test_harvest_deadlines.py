@@ -1,19 +1,26 @@
 """The 20-minute window: a search past its deadline is tried once and ends `expired`
 (exit 1); earlier deadlines are served first; under overload the harvester completes
-nearly as many searches as the best possible order would."""
+nearly as many searches as the best possible order would. A window that closes
+mid-search runs on a fake clock (the pool and a fake API share it), not a real 1.2 s."""
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 
+from harvester.api.errors import SearchFailed
+from harvester.api.models import Page
+from harvester.engine.harvest import HarvestOptions
 from harvester.paging import min_calls
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
+from harvester.sink.messages import PageFetched
+from tests.test_engine_pool import FAST, FakeApi, ended, harvest, make_job
 from tests.test_harvest_support import (
     SEED,
     calls_needed,
@@ -54,27 +61,41 @@ async def test_a_search_created_before_its_window_ends_expired_after_one_call(
     assert (out / "_SUCCESS").exists()  # every search is final, even if not all complete
 
 
-async def test_a_window_that_closes_mid_search_ends_it_expired(tmp_path: Path) -> None:
-    # 11 pages at 4/s need 2.8 s; the window, from the run's start (the harvester) and the
-    # first call (the sandbox), is 1.2 s: the search expires part way
-    job = write_job(
-        tmp_path,
-        ["SBX-1100-closing"],
-        rate=4,
-        concurrency=1,
-        validity_minutes=0.02,
-        grace_seconds=0,
+class ClosingWindow(FakeApi):
+    """The API on a fake clock: each call takes 1/4 s; past the window it answers as
+    PatSnap does for a search_id that no longer serves (68300004)."""
+
+    def __init__(self, totals: dict[str, int], created: float, window_s: float) -> None:
+        super().__init__(totals)
+        self.now = created
+        self.deadline = created + window_s
+        self.refused = 0
+
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        self.now += 0.25
+        if self.now > self.deadline:
+            self.refused += 1
+            self.calls[(search_id, offset)] += 1
+            raise SearchFailed("Invalid parameter!", code=68300004)
+        return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+
+async def test_a_window_that_closes_mid_search_ends_it_expired() -> None:
+    # 11 pages at 4/s need 2.75 s; the window is 1.2 s (on a fake clock the harvester and
+    # the API share): the search expires part way, after one refused call
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    api = ClosingWindow({"closing": 1100}, created.timestamp(), window_s=1.2)
+    options = HarvestOptions(rate=10_000, concurrency=1, validity_s=1.2, grace_s=0.0, retry=FAST)
+    _, messages = await harvest(
+        api, make_job({"closing": 1100}, created_at=created), options=options, clock=lambda: api.now
     )
-    out = tmp_path / "out"
-    async with running_sandbox(sandbox_config(SEED, validity_s=1.2)) as sandbox:
-        code, cli = await run_cli(
-            ["run", str(job), "--out", str(out)], cli_env(sandbox.url), tmp_path
-        )
-        stats = sandbox.stats
-    assert code == 1, cli
-    row = read_searches(out)["SBX-1100-closing"]
-    assert row["status"] == "expired" and 0 < row["pages"] < 11
-    assert stats.expired == 1  # tried once past the deadline, then given up
+    end = ended(messages)["closing"]
+    pages = [m for m in messages if isinstance(m, PageFetched)]
+    assert end.status == "expired" and 0 < len(pages) < 11
+    assert len(pages) == 4  # calls at 0.25, 0.5, 0.75 and 1.0 s fit in the window
+    assert api.refused == 1  # tried once past the deadline, then given up
 
 
 async def test_earlier_deadlines_complete_first(tmp_path: Path) -> None:

@@ -1,19 +1,15 @@
-"""Pacing: with the sandbox's rate limit equal to the harvester's rate the platform never
-refuses a call for speed, and the run still uses at least 95% of the rate; the throttle's
-schedule on a fake clock; precise wake-ups on the real one.
+"""Pacing on a fake clock: the throttle's schedule, bursts, push-back, and the precise
+wake-up's split between one timer and loop yields.
 
-The sandbox's bucket holds 2 tokens here (the harvester sends at burst 1): on a shared
-2-vCPU machine the sandbox stamps an arrival 2-6 ms late now and then (an idle process
-waking up), and a 1-token bucket then refuses the next, punctual call, which no pacing
-at 97% of the rate can prevent (the margin is 0.77 ms at 40/s). That the harvester never
-sends two calls closer than 1/rate is proven on the fake clock below.
+Measured on real clocks, over real sockets, the rate belongs to `make bench`: figure 2
+(nginx's limit_req as referee) and 2b (the sandbox's own 67200001 limiter, 60 s at
+20/s). An 8-second version of 2b lived here; on a loaded machine it measured the
+machine, retried three times, and then skipped.
 """
 
 from __future__ import annotations
 
 import itertools
-import statistics
-import time
 from pathlib import Path
 
 import anyio
@@ -26,40 +22,10 @@ from tests.test_harvest_support import (
     SEED,
     calls_needed,
     cli_env,
-    measure_rate,
     run_cli,
     sandbox_config,
     write_job,
 )
-
-RATE = 40.0
-SECONDS = 8.0  # the 60-second figure is `make bench`'s (measure_rate with seconds=60)
-
-
-#: A referee stall longer than this (its loop did not run for that long) bunches arrival
-#: stamps by more than the throttle's margin at RATE (0.77 ms a call): what it refuses
-#: then says more about the shared machine than about the harvester's pacing.
-REFEREE_SLACK_S = 0.02
-
-
-async def test_rate_equal_to_the_limit_gets_no_67200001_and_at_least_95_percent(
-    tmp_path: Path,
-) -> None:
-    # The referee is a Python server on the same two cores as the harvester and pytest.
-    # A measurement during which the referee itself stalled is taken again (at most
-    # three times); the assertions hold for a measurement the referee could make.
-    for attempt in range(3):
-        (tmp_path / f"try{attempt}").mkdir()
-        figure = await measure_rate(
-            tmp_path / f"try{attempt}", rate=RATE, seconds=SECONDS, seed=SEED
-        )
-        if figure.referee_stall_s <= REFEREE_SLACK_S:
-            break
-    else:
-        pytest.skip(f"the sandbox referee stalled in every measurement: {figure}")
-    assert figure.calls >= RATE * SECONDS * 0.95
-    assert figure.rate_limited == 0, figure
-    assert figure.ratio >= 0.95, figure
 
 
 class LateTime:
@@ -102,14 +68,45 @@ async def test_burst_calls_share_a_moment_then_follow_the_rate() -> None:
     assert left == [0, 0, 0, 0.1, 0.2, 0.3]
 
 
-async def test_precise_sleep_wakes_within_a_fraction_of_a_millisecond() -> None:
-    overshoots = []
-    for _ in range(15):
-        start = time.monotonic()
-        await precise_sleep(0.004)
-        overshoots.append(time.monotonic() - start - 0.004)
-    assert min(overshoots) >= 0
-    assert statistics.median(overshoots) < 0.0003
+class LoopTime:
+    """A fake loop clock: a timer wakes `timer_late` s late, a yield costs `step` s."""
+
+    def __init__(self, timer_late: float, step: float) -> None:
+        self.now = 50.0
+        self.timer_late = timer_late
+        self.step = step
+        self.timers: list[float] = []
+        self.yields = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds == 0:
+            self.yields += 1
+            self.now += self.step
+        else:
+            self.timers.append(seconds)
+            self.now += seconds + self.timer_late
+
+
+@pytest.mark.parametrize("timer_late", [0.0, 0.0004, 0.0012])
+async def test_precise_sleep_leaves_the_last_moment_to_yields_never_waking_early(
+    timer_late: float,
+) -> None:
+    t = LoopTime(timer_late, step=0.00005)  # a loop pass of 50 us
+    start = t.now
+    await precise_sleep(0.004, clock=t.clock, sleep=t.sleep)
+    assert t.timers == [pytest.approx(0.0025)]  # one timer for all but the last 1.5 ms
+    assert t.now >= start + 0.004  # never early
+    assert t.now < start + 0.004 + t.step + 1e-12  # late by less than one loop pass
+    assert t.yields == round((0.0015 - timer_late) / t.step)
+
+
+async def test_precise_sleep_after_a_timer_later_than_the_margin_returns_at_once() -> None:
+    t = LoopTime(timer_late=0.003, step=0.00005)  # a busy loop: the timer fired 3 ms late
+    await precise_sleep(0.004, clock=t.clock, sleep=t.sleep)
+    assert t.yields == 0 and len(t.timers) == 1
 
 
 async def test_closing_the_throttle_releases_waiting_calls_and_refuses_new_ones() -> None:

@@ -7,7 +7,6 @@ This module holds no tests; `tests/conftest.py` wraps some of it in fixtures.
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 import os
 import signal
@@ -221,69 +220,3 @@ async def wait_until(predicate: Any, timeout: float, what: str, every: float = 0
                 await anyio.sleep(every)
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
-
-
-# --- the rate figure -------------------------------------------------------------------
-
-
-@dataclass(slots=True, frozen=True)
-class RateFigure:
-    """How close a run came to the account's rate, measured by the sandbox's own counters."""
-
-    limit: float  #: the sandbox's (and harvester's) requests/s
-    calls: int  #: calls the sandbox saw
-    rate_limited: int  #: 67200001 answers
-    achieved: float  #: calls/s from the first call until fewer pages than workers were left
-    exit_code: int
-    #: the longest the sandbox's event loop went without sampling (5 ms expected): a stall
-    #: of the referee itself bunches arrival stamps, which a refusal may then reflect
-    referee_stall_s: float
-
-    @property
-    def ratio(self) -> float:
-        """achieved / limit."""
-        return self.achieved / self.limit
-
-
-async def measure_rate(
-    workdir: Path,
-    *,
-    rate: float,
-    seconds: float,
-    seed: int,
-    concurrency: int = 8,
-    sandbox_burst: int = 2,
-) -> RateFigure:
-    """Run a job of about `seconds` of work as a CLI child at `rate`, burst 1, against a
-    sandbox limited to the same rate, sampling its call count every 5 ms. The figure
-    leaves out the start (token) and the tail (fewer pages left than workers).
-
-    The sandbox's bucket holds `sandbox_burst` tokens: at 1 it refuses a call whenever
-    the arrival before it was stamped late by more than the throttle's margin (0.77 ms
-    at 40/s), which a shared machine's wake-up latency does (2-6 ms measured); at 2 it
-    forgives one late stamp and still refuses any sustained excess over `rate`.
-    """
-    from harvester.sandbox import running_sandbox
-
-    searches = max(1, round(rate * seconds / 11))
-    ids = [f"SBX-1100-rate{i}" for i in range(searches)]  # 11 pages each, no empty tail
-    job = write_job(workdir, ids, name="rate", rate=rate, burst=1, concurrency=concurrency)
-    out = workdir / "out-rate"
-    config = sandbox_config(seed, rate=rate, burst=sandbox_burst)
-    async with running_sandbox(config) as sandbox:
-        args = ["run", str(job), "--out", str(out), "--fresh"]
-        cli = await start_cli(args, cli_env(sandbox.url), workdir)
-        samples: list[tuple[float, int]] = []
-        while cli.process.returncode is None:
-            samples.append((time.monotonic(), sandbox.stats.calls))
-            await anyio.sleep(0.005)
-        code = await cli.wait()
-        stats = sandbox.stats
-    if code != 0:
-        raise AssertionError(f"the rate run failed with exit {code}:\n{cli}")
-    last = stats.calls - concurrency
-    begin = next((t, n) for t, n in samples if n >= 1)
-    end = next((t, n) for t, n in samples if n >= last)
-    achieved = (end[1] - begin[1]) / (end[0] - begin[0])
-    stall = max(b[0] - a[0] for a, b in itertools.pairwise(samples))
-    return RateFigure(rate, stats.calls, stats.rate_limited, achieved, code, stall)

@@ -20,6 +20,7 @@ from harvester.jobs import (
     validate_job,
 )
 from harvester.jobs.toml_lines import scan_lines
+from harvester.sink import CheckpointMismatch, Sink
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jobs"
 EXAMPLE = Path(__file__).parent.parent / "jobs" / "example.toml"
@@ -392,3 +393,21 @@ def test_hundred_thousand_ids_load_in_file_order(tmp_path: Path) -> None:
     assert len(job.searches) == 100_000
     assert job.searches[-1].search_id == f"{99_999:032X}-1-D"
     assert job.searches[-1].source.endswith("ids.txt:100000")
+
+
+def test_a_resume_with_another_dedupe_lists_the_change_once(tmp_path: Path) -> None:
+    def open_for(job: Job) -> Sink:
+        return Sink.open(
+            tmp_path / "out",
+            job_name=job.settings.name,
+            job_sha256=job.sha256,
+            fingerprint=job.fingerprint(),
+            shards=job.settings.shards,
+            dedupe=job.settings.dedupe,
+            describe_changes=describe_changes,
+        )
+
+    open_for(_job(tmp_path, ONE_TWO)).close()
+    with pytest.raises(CheckpointMismatch) as info:
+        open_for(_job(tmp_path, ONE_TWO, "dedupe = 'job'"))
+    assert info.value.changes == ["dedupe: search -> job"]

@@ -21,6 +21,7 @@ from harvester.ops.metrics import (
     RunFigures,
     render,
 )
+from harvester.sink import CHECKPOINT_NAME, CheckpointCorrupt
 from tests.test_ops_support import harvester, sandbox, write_job
 
 SAMPLE = re.compile(r'([a-z_]+)\{((?:[a-z_]+="(?:[^"\\]|\\.)*",?)*)\} (-?[0-9.e+]+)')
@@ -198,3 +199,25 @@ def test_run_with_metrics_file_ends_with_the_manifest_figures(tmp_path: Path) ->
     assert samples[(f"{PREFIX}exit_code", job_label)] == 0
     assert (f"{PREFIX}last_success_timestamp_seconds", job_label) in samples
     assert sorted(p.name for p in prom.parent.iterdir()) == ["harvester.prom"]
+
+
+async def test_a_corrupt_checkpoint_is_reported_not_left_out_in_silence(tmp_path: Path) -> None:
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"this is not an SQLite file" * 200)
+    metrics = MetricsFile(tmp_path / "m.prom", job="j", out_dir=tmp_path, started_at=0)
+    reported: list[Exception] = []
+    seen = anyio.Event()
+
+    def on_error(exc: Exception) -> None:
+        reported.append(exc)
+        seen.set()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(metrics.every, stats, 60.0, on_error)
+            await seen.wait()
+            tg.cancel_scope.cancel()
+    assert isinstance(reported[0], CheckpointCorrupt)
+    assert str(tmp_path / CHECKPOINT_NAME) in str(reported[0])
+    samples = parse((tmp_path / "m.prom").read_text())
+    assert (f"{PREFIX}running", 'job="j"') in samples  # the run's own figures still written
+    assert (f"{PREFIX}records", 'job="j"') not in samples

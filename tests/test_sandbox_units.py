@@ -6,6 +6,7 @@ import argparse
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -203,3 +204,29 @@ def test_module_runs_standalone_and_prints_its_url() -> None:
         assert process.wait(timeout=10) == 143
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_sandbox_reads_the_api_page_on_its_own_and_agrees_with_the_client() -> None:
+    # Two independent copies of the page's table, on purpose: the sandbox shares no code
+    # with the client. They must say the same; when they differ, read the page again.
+    from harvester.api import params as client
+    from harvester.sandbox import params as sandbox
+
+    names = ("LIMIT_MIN", "LIMIT_MAX", "LIMIT_DEFAULT", "OFFSET_MAX", "LEGAL_STATUS")
+    names += ("SIMPLE_LEGAL_STATUS", "SORT_FIELDS", "ORDERS")
+    for name in names:
+        assert getattr(sandbox, name) == getattr(client, name), name
+    package = Path(sandbox.__file__).parent
+    for module in package.glob("*.py"):
+        code = [line for line in module.read_text().splitlines() if "import" in line]
+        assert not [line for line in code if "harvester.api" in line], module.name
+
+
+def test_building_the_cli_does_not_load_the_sandbox_server() -> None:
+    # every command builds the sandbox's --help; only `harvester sandbox` runs the server
+    code = (
+        "import sys\nfrom harvester.cli.parser import build_parser\nbuild_parser()\n"
+        "print(sorted(m for m in sys.modules if m in ('aiohttp.web', 'harvester.sandbox.server')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -7,8 +7,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Mapping
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,10 +19,12 @@ from harvester.sink import (
     CheckpointCorrupt,
     CheckpointMismatch,
     OutputLocked,
+    PageFetched,
     Sink,
     read_status,
 )
 from tests.test_sink_helpers import (
+    FakeHit,
     drive,
     expected_records,
     feed,
@@ -75,6 +79,12 @@ def test_a_changed_job_is_refused_with_the_changes_listed(tmp_path: Path) -> Non
     half_run(tmp_path, searches=5)
     job = synthetic_job(3, searches=6)[1:]  # one search gone, one new
     changed = fingerprint(job) | {"validity_minutes": 30}
+
+    def describe(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+        assert old == fingerprint(synthetic_job(3, searches=5))
+        assert new == changed
+        return ["shards: the describer's words for it", "searches: 1 added, 1 removed"]
+
     with pytest.raises(CheckpointMismatch) as info:
         Sink.open(
             tmp_path,
@@ -83,34 +93,50 @@ def test_a_changed_job_is_refused_with_the_changes_listed(tmp_path: Path) -> Non
             fingerprint=changed,
             shards=8,
             dedupe="search",
+            describe_changes=describe,
         )
-    assert info.value.changes == [
-        "shards: 4 -> 8",
-        "searches: 1 added (S0005-3)",
-        "searches: 1 removed (S0000-3)",
-        "validity_minutes: 20 -> 30",
-    ]
+    # the layout is the sink's to name, once; the rest is the describer's
+    assert info.value.changes == ["shards: 4 -> 8", "searches: 1 added, 1 removed"]
     assert "--fresh" in str(info.value)
+
+
+def test_a_changed_job_without_a_describer_is_refused_in_general_terms(tmp_path: Path) -> None:
+    half_run(tmp_path, searches=5)
+    changed = fingerprint(synthetic_job(3, searches=5)) | {"validity_minutes": 30}
+    with pytest.raises(CheckpointMismatch) as info:
+        Sink.open(
+            tmp_path,
+            job_name="synthetic",
+            job_sha256="1" * 64,
+            fingerprint=changed,
+            shards=4,
+            dedupe="search",
+        )
+    assert info.value.changes == ["the job's fingerprint changed"]
 
 
 def test_the_same_job_with_searches_listed_in_another_order_resumes(tmp_path: Path) -> None:
     ids = ["A", "B", "C"]
-    Sink.open(
+    with Sink.open(
         tmp_path,
         job_name="j",
         job_sha256="",
         fingerprint={"searches": ids},
         shards=2,
         dedupe="search",
-    ).close()
-    Sink.open(
+    ) as sink:
+        sink.commit([PageFetched("B", 0, 100, 1, [FakeHit("P", None, None, None, None)], "t")])
+    with Sink.open(
         tmp_path,
         job_name="j",
         job_sha256="",
         fingerprint={"searches": ids[::-1]},
         shards=2,
         dedupe="search",
-    ).close()
+    ) as again:  # no CheckpointMismatch, and the same checkpoint goes on
+        progress = again.progress()
+    assert list(progress) == ids  # the job order of the first run
+    assert progress["B"].done_offsets == {0}
 
 
 def test_fresh_deletes_the_previous_run_and_starts_over(tmp_path: Path) -> None:

@@ -136,3 +136,21 @@ def test_a_read_only_output_dir_fails_at_open_and_resumes_when_writable(tmpfs: P
         remount(tmpfs, "rw")
     assert (out / "_checkpoint.sqlite").read_bytes() == before
     resume_to_the_end(out)
+
+
+def test_a_checkpoint_that_fills_mid_transaction_ends_with_output_error_and_resumes(
+    tmp_path: Path,
+) -> None:
+    job = synthetic_job(SEED, searches=20)
+    with open_sink(tmp_path, job) as sink:
+        messages = list(feed(job, sink.progress(), seed=1))
+        sink.commit(messages[:40])
+        # SQLite's own "database or disk is full" (SQLITE_FULL), raised by a statement
+        # between BEGIN and COMMIT: the staged pages need room the file may not take
+        db = sink._checkpoint._db
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        pages_only = [m for m in messages[40:] if isinstance(m, PageFetched)][:30]
+        with pytest.raises(OutputError, match="no space left"):
+            sink.commit(pages_only)
+    resume_to_the_end(tmp_path)

@@ -8,12 +8,12 @@ less to fail and nothing to expire in the middle of a run.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import anyio
 
 from harvester.api.errors import MissingCredentials, UsageError
 from harvester.api.models import TokenGrant
@@ -37,20 +37,14 @@ class ClientCredentials:
     """OAuth client credentials, exchanged for a token at `{base}/oauth/token`."""
 
     client_id: str
-    client_secret: str
-
-    def __repr__(self) -> str:
-        return f"ClientCredentials(client_id={self.client_id!r}, client_secret=<hidden>)"
+    client_secret: str = field(repr=False)  #: a secret: never shown in reprs or logs
 
 
 @dataclass(slots=True, frozen=True)
 class ApiKey:
     """An API key ("sk-..."), sent as the bearer token itself; no token exchange."""
 
-    key: str
-
-    def __repr__(self) -> str:
-        return "ApiKey(key=<hidden>)"
+    key: str = field(repr=False)  #: a secret: never shown in reprs or logs
 
 
 Credentials = ClientCredentials | ApiKey
@@ -101,10 +95,13 @@ class TokenSource:
         token = await tokens.refresh(stale=token)   # after the API rejected `token`
 
     Fetches are single flight: however many callers ask at once, one fetch runs and they
-    all share its token, or its error.
+    all share its token, or its error. The fetch runs in the task of the caller that
+    found no token (a worker of the run's task group), never in a task of its own, so
+    nothing of it outlives the run. A waiter cancelled does not disturb the fetch; if the
+    fetching caller is cancelled, the next waiter in line fetches instead.
     """
 
-    __slots__ = ("_clock", "_current", "_fetch", "_inflight", "_refresh_at", "token_requests")
+    __slots__ = ("_clock", "_current", "_fetch", "_flight", "_refresh_at", "token_requests")
 
     def __init__(
         self,
@@ -116,11 +113,11 @@ class TokenSource:
         self._clock = clock  #: monotonic seconds; tests pass a fake
         self._current: str | None = None  #: the token in use, None until fetched
         self._refresh_at = 0.0  #: clock time after which `_current` is no longer handed out
-        self._inflight: asyncio.Task[str] | None = None  #: the one fetch running, if any
+        self._flight: _Flight | None = None  #: the one fetch running, if any
         self.token_requests = 0  #: fetches started, for tests and the run summary
 
     def __repr__(self) -> str:
-        state = "fetching" if self._inflight else "valid" if self._current else "empty"
+        state = "fetching" if self._flight else "valid" if self._current else "empty"
         return f"TokenSource({state}, token_requests={self.token_requests})"
 
     async def token(self) -> str:
@@ -136,28 +133,35 @@ class TokenSource:
             _log.info("token_rejected", extra={"event": "token_rejected"})
         return await self.token()
 
-    async def aclose(self) -> None:
-        """Cancel a fetch still running (the run is over)."""
-        task, self._inflight = self._inflight, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
     async def _shared_fetch(self) -> str:
-        if self._inflight is None:
-            self.token_requests += 1
-            self._inflight = asyncio.create_task(self._fetch_and_keep())
-            self._inflight.add_done_callback(_consume_error)
-        # shield: a caller cancelled while waiting must not cancel the others' fetch
-        return await asyncio.shield(self._inflight)
+        while True:
+            flight = self._flight
+            if flight is None:
+                return await self._lead()
+            await flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            if flight.token is not None:
+                return flight.token
+            # the caller that was fetching was cancelled: the next one in line fetches
+
+    async def _lead(self) -> str:
+        """Fetch in this caller's task; every caller meanwhile waits for this flight."""
+        flight = self._flight = _Flight(anyio.Event())
+        self.token_requests += 1
+        try:
+            flight.token = await self._fetch_and_keep()
+        except Exception as exc:
+            flight.error = exc
+            raise
+        finally:
+            self._flight = None
+            flight.done.set()
+        return flight.token
 
     async def _fetch_and_keep(self) -> str:
         started = self._clock()  # the lifetime counts from the request, to be safe
-        try:
-            grant = await self._fetch()
-        finally:
-            self._inflight = None
+        grant = await self._fetch()
         early = min(EARLY_REFRESH_MAX, EARLY_REFRESH_FRACTION * grant.expires_in)
         self._current = grant.token
         self._refresh_at = started + grant.expires_in - early
@@ -168,7 +172,10 @@ class TokenSource:
         return grant.token
 
 
-def _consume_error(task: asyncio.Task[str]) -> None:
-    """Mark a failed fetch's error as seen: its waiters may all have been cancelled."""
-    if not task.cancelled():
-        task.exception()
+@dataclass(slots=True)
+class _Flight:
+    """One token fetch and what it brought, shared by everyone who waits for it."""
+
+    done: anyio.Event
+    token: str | None = None  #: set when the fetch succeeded
+    error: Exception | None = None  #: set when it failed; neither: its caller was cancelled

@@ -175,11 +175,7 @@ class PatSnapClient:
                     sock_read=settings.read_timeout,
                 ),
             )
-            # aiohttp silently resends a GET once when a reused connection drops; that is
-            # a second paid call the engine's limiter never saw. One fetch, one request:
-            # the engine's retry policy decides. (aiohttp's own test client does the same.)
-            if hasattr(self._session, "_retry_connection"):
-                self._session._retry_connection = False
+            _no_hidden_resend(self._session)
         self._state = _State.OPENED
         return self
 
@@ -190,8 +186,6 @@ class PatSnapClient:
         tb: TracebackType | None,
     ) -> None:
         self._state = _State.CLOSED
-        if self._tokens is not None:
-            await self._tokens.aclose()
         if self._owns_session and self._session is not None:
             await self._session.close()
 
@@ -277,6 +271,18 @@ async def _read_body(response: aiohttp.ClientResponse) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _no_hidden_resend(session: aiohttp.ClientSession) -> None:
+    """Turn off aiohttp's silent second GET when a reused connection drops.
+
+    That resend is a second paid call the engine's limiter never saw; one fetch must be
+    one request, and the engine's retry policy decides the rest. aiohttp has no public
+    switch (aio-libs/aiohttp#10790: its maintainers keep `_retry_connection` private, and
+    their own test client sets it like this). tests/test_api_client.py pins the attribute,
+    so an aiohttp upgrade that renames it fails the suite instead of paying twice.
+    """
+    session._retry_connection = False
 
 
 def _basic_auth(credentials: ClientCredentials) -> str:

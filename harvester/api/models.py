@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = ["Hit", "Page", "TokenGrant"]
 
 
-@dataclass(slots=True, frozen=True)
-class Hit:
-    """One similar design patent (the API page's PatentMessage)."""
+class Hit(NamedTuple):
+    """One similar design patent (the API page's PatentMessage).
+
+    A NamedTuple rather than a frozen dataclass, unlike the other values here: 100 are
+    made for every page, and a frozen dataclass's __init__ cost more than parsing the
+    page's JSON. Immutable all the same.
+    """
 
     patent_id: str  #: required; the dedupe key
     patent_pn: str | None  #: publication number, e.g. "HK04110995S"

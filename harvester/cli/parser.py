@@ -49,7 +49,7 @@ class _RaisingParser(argparse.ArgumentParser):
 def build_parser(*, raise_usage: bool = False) -> argparse.ArgumentParser:
     """The argument parser, with an example in every --help; `raise_usage`: usage errors
     raise UsageProblem instead of printing to stderr and exiting."""
-    from harvester.sandbox.server import add_arguments as sandbox_arguments
+    from harvester.sandbox.options import add_arguments as sandbox_arguments
 
     fmt = argparse.RawDescriptionHelpFormatter
     parser_class = _RaisingParser if raise_usage else argparse.ArgumentParser

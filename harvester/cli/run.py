@@ -349,8 +349,8 @@ async def _harvest(
         return harvest
 
 
-def _metrics_failed(observer: Observer) -> Callable[[OSError], None]:
-    def report(exc: OSError) -> None:
+def _metrics_failed(observer: Observer) -> Callable[[Exception], None]:
+    def report(exc: Exception) -> None:
         observer.event("metrics_write_failed", error=str(exc))
 
     return report

@@ -49,17 +49,22 @@ RECOVERY = 0.1
 _SPIN_S = 0.0015
 
 
-async def precise_sleep(seconds: float) -> None:
+async def precise_sleep(
+    seconds: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> None:
     """Sleep `seconds`, waking within a fraction of a millisecond of the moment.
 
     A timer covers all but the last 1.5 ms; the rest yields to the loop (other tasks run
-    meanwhile) until the moment has come.
+    meanwhile) until the moment has come. `clock` and `sleep` are for tests.
     """
-    deadline = time.monotonic() + seconds
+    deadline = clock() + seconds
     if seconds > _SPIN_S:
-        await anyio.sleep(seconds - _SPIN_S)
-    while time.monotonic() < deadline:
-        await anyio.sleep(0)
+        await sleep(seconds - _SPIN_S)
+    while clock() < deadline:
+        await sleep(0)
 
 
 class PacingStopped(Exception):

@@ -17,14 +17,33 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import Protocol
 
 import orjson
 
-if TYPE_CHECKING:
-    from harvester.jobs.model import JobSettings, Search
-
 __all__ = ["FORMAT", "describe_changes", "job_fingerprint"]
+
+
+# What a fingerprint reads of the job model, as protocols: the model builds fingerprints
+# (Job.fingerprint), so this module must not import it back.
+class _Layout(Protocol):
+    @property
+    def dedupe(self) -> str: ...
+    @property
+    def shards(self) -> int: ...
+
+
+class _Query(Protocol):
+    @property
+    def search_id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def limit(self) -> int: ...
+    @property
+    def filters(self) -> tuple[tuple[str, str], ...]: ...
+
 
 FORMAT = 1
 _SHOWN = 20  # at most this many ids or changed searches are listed by describe_changes
@@ -33,7 +52,7 @@ _SHOWN = 20  # at most this many ids or changed searches are listed by describe_
 _Rows = dict[str, tuple[object, dict[str, object], object]]
 
 
-def job_fingerprint(settings: JobSettings, searches: Iterable[Search]) -> dict[str, object]:
+def job_fingerprint(settings: _Layout, searches: Iterable[_Query]) -> dict[str, object]:
     """The canonical, JSON-able fingerprint of a job (see the module docstring)."""
     queries: dict[tuple[int, tuple[tuple[str, str], ...]], int] = {}
     rows: dict[str, list[object]] = {}

@@ -7,11 +7,9 @@ from datetime import datetime
 from pathlib import Path
 
 from harvester.jobs.fingerprint import job_fingerprint
+from harvester.sink.vocabulary import DEDUPE_SCOPES  # the sink does the deduplicating
 
 __all__ = ["DEDUPE_SCOPES", "Job", "JobFileError", "JobSettings", "Problem", "Search"]
-
-#: "search": one record per (search_id, patent_id); "job": one per patent_id.
-DEDUPE_SCOPES = ("search", "job")
 
 
 @dataclass(slots=True, frozen=True)

@@ -25,13 +25,13 @@ from typing import Any
 import anyio
 
 from harvester.engine.events import HarvestStats
-from harvester.sink import SinkError, read_status
+from harvester.sink import SearchStatus, SinkError, read_status
 
 __all__ = ["PREFIX", "STATUSES", "MetricsFile", "OutputFigures", "RunFigures", "render"]
 
 PREFIX = "patsnap_harvester_"
 #: Every status is written (0 when none), so an alert on one never sees a missing series.
-STATUSES = ("complete", "empty", "truncated", "expired", "failed", "pending")
+STATUSES = tuple(SearchStatus)  # with pending
 _LAST_SUCCESS = f"{PREFIX}last_success_timestamp_seconds"
 
 
@@ -72,9 +72,9 @@ class OutputFigures:
     @classmethod
     def of_totals(cls, totals: Mapping[str, Any]) -> OutputFigures:
         """From a manifest's, FinishResult's or StatusReport's totals."""
-        by_status = {status: 0 for status in STATUSES}
+        by_status: dict[str, int] = {status.value: 0 for status in STATUSES}
         by_status.update(totals.get("by_status") or {})
-        by_status["pending"] = int(totals.get("pending") or 0)
+        by_status[SearchStatus.PENDING] = int(totals.get("pending") or 0)
         return cls(by_status, int(totals.get("records") or 0), int(totals.get("duplicates") or 0))
 
 
@@ -248,12 +248,22 @@ class MetricsFile:
 
     def write_live(self, run: RunFigures) -> OutputFigures | None:
         """A write during the run; the directory's figures come from its checkpoint, read-only
-        (blocking: call it in a worker thread). Returns those figures."""
+        (blocking: call it in a worker thread). Returns those figures.
+
+        No checkpoint yet (the run is creating it): the file is written without them. A
+        checkpoint that cannot be read (CheckpointCorrupt): written without them too, then
+        the SinkError is raised, so the run hears of it instead of a silent gap."""
+        problem: SinkError | None = None
+        output: OutputFigures | None = None
         try:
-            output: OutputFigures | None = OutputFigures.of_totals(read_status(self.out_dir).totals)
-        except (OSError, SinkError):
-            output = None  # e.g. the checkpoint is being created: the next write has it
+            output = OutputFigures.of_totals(read_status(self.out_dir).totals)
+        except FileNotFoundError:
+            pass  # the next write has it
+        except SinkError as exc:
+            problem = exc
         self.write(run, output, running=True)
+        if problem is not None:
+            raise problem
         return output
 
     def write_final(
@@ -269,19 +279,19 @@ class MetricsFile:
         self,
         snapshot: Callable[[], HarvestStats],
         interval: float = 10.0,
-        on_error: Callable[[OSError], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
     ) -> None:
-        """Write now and every `interval` s until cancelled; a failed write is reported to
-        `on_error` and the run goes on. When cancelled it writes `running 0` with the last
-        figures, so a run that dies of an error does not look alive (a normal end then
-        overwrites that with write_final)."""
+        """Write now and every `interval` s until cancelled; a failed write (OSError) or an
+        unreadable checkpoint (SinkError) is reported to `on_error` and the run goes on.
+        When cancelled it writes `running 0` with the last figures, so a run that dies of
+        an error does not look alive (a normal end then overwrites that with write_final)."""
         output: OutputFigures | None = None
         try:
             while True:
                 figures = RunFigures.of(snapshot())
                 try:
                     output = await anyio.to_thread.run_sync(self.write_live, figures)
-                except OSError as exc:
+                except (OSError, SinkError) as exc:
                     if on_error is not None:
                         on_error(exc)
                 await anyio.sleep(interval)

@@ -8,6 +8,7 @@ the rest, so the same patent recurs across searches with the same fields. Hidden
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -209,22 +210,20 @@ class Catalog:
         )
 
 
+#: Publication numbers shaped like each office's design numbers, by country.
+_PUBLICATION_NUMBERS: dict[str, Callable[[int], str]] = {
+    "CN": lambda n: f"CN30{n:07d}S",
+    "US": lambda n: f"USD{900_000 + n % 150_000}S",
+    "EM": lambda n: f"EM{n:09d}-{1 + n % 9:04d}",
+    "JP": lambda n: f"JP{1_600_000 + n % 200_000}S",
+    "KR": lambda n: f"KR30{n:09d}0000S",
+    "HK": lambda n: f"HK{n:08d}S",
+    "TW": lambda n: f"TWD{200_000 + n % 30_000}S",
+    "DE": lambda n: f"DE40{n:010d}S",
+}
+
+
 def _publication_number(country: str, number: int) -> str:
-    """Publication numbers shaped like each office's design numbers."""
-    if country == "CN":
-        return f"CN30{number:07d}S"
-    if country == "US":
-        return f"USD{900_000 + number % 150_000}S"
-    if country == "EM":
-        return f"EM{number:09d}-{1 + number % 9:04d}"
-    if country == "JP":
-        return f"JP{1_600_000 + number % 200_000}S"
-    if country == "KR":
-        return f"KR30{number:09d}0000S"
-    if country == "HK":
-        return f"HK{number:08d}S"
-    if country == "TW":
-        return f"TWD{200_000 + number % 30_000}S"
-    if country == "DE":
-        return f"DE40{number:010d}S"
-    return f"WODM{200_000 + number % 30_000:06d}"
+    """A publication number shaped like the office's own (WIPO's for any other)."""
+    shape = _PUBLICATION_NUMBERS.get(country)
+    return shape(number) if shape is not None else f"WODM{200_000 + number % 30_000:06d}"

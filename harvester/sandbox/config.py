@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from harvester.sandbox.clock import Clock
 from harvester.sandbox.codes import INVALID_PARAMETER
-from harvester.sandbox.faults import ALL_FAULTS
+from harvester.sandbox.fault_kinds import ALL_FAULTS
 
 __all__ = ["SandboxConfig"]
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harvester.api.params import LIMIT_MAX, OFFSET_MAX
 from harvester.sandbox.catalog import LOCS, POOL_PER_LOC, Catalog, Patent
 from harvester.sandbox.loc import loc_matches
 from harvester.sandbox.lru import BoundedLRU
+from harvester.sandbox.params import LIMIT_MAX, OFFSET_MAX
 from harvester.sandbox.query import Filters, Query
 from harvester.sandbox.seeded import draw, uniform
 

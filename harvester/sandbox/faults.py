@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from harvester.sandbox.codes import SEARCH_FAILURE, SERVICE_ERROR
+from harvester.sandbox.fault_kinds import ALL_FAULTS, BODY_FAULTS
 from harvester.sandbox.lru import BoundedLRU
 from harvester.sandbox.responses import JSON_TYPE, error_response
 from harvester.sandbox.seeded import draw, uniform
@@ -27,20 +28,6 @@ __all__ = [
     "truncated_response",
 ]
 
-ALL_FAULTS: tuple[str, ...] = (
-    "http500",  # HTTP 500, HTML body
-    "http502",  # HTTP 502 from the gateway, HTML body
-    "http503",  # HTTP 503 with Retry-After: 1
-    "slow",  # a correct answer after slow_s
-    "drop",  # the connection closes without an answer
-    "nonjson",  # HTTP 200 with an HTML error page
-    "truncated",  # the start of a correct body, cut short
-    "empty",  # HTTP 200 with an empty body
-    "missing_field",  # JSON lacking `status`, a hit's `patent_id`, or with a mistyped field
-    "e68300005",  # "Search api failure!"
-    "e68300008",  # "Service error, please try again later!"
-)
-BODY_FAULTS = frozenset({"slow", "truncated", "missing_field"})  # need the real page first
 
 _HTML = (
     "<html><head><title>{status} {reason}</title></head><body><center><h1>{status} {reason}"

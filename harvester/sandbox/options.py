@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from harvester.sandbox.config import SandboxConfig
-from harvester.sandbox.faults import ALL_FAULTS
+from harvester.sandbox.fault_kinds import ALL_FAULTS
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "config_from_args"]
 

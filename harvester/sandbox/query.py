@@ -14,20 +14,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from harvester.api.params import (
+from harvester.sandbox.loc import LocExpr, parse_loc
+from harvester.sandbox.params import (
     LEGAL_STATUS,
+    LIMIT_DEFAULT,
     LIMIT_MAX,
     LIMIT_MIN,
     OFFSET_MAX,
+    ORDER_DEFAULT,
     ORDERS,
     SIMPLE_LEGAL_STATUS,
     SORT_FIELDS,
 )
-from harvester.sandbox.loc import LocExpr, parse_loc
 
 __all__ = ["Filters", "InvalidParameter", "Query", "parse_query"]
 
-LIMIT_DEFAULT = 10  # the API page's default
 SEARCH_ID_MAX = 256  # longer than any id PatSnap issues
 
 _INTEGER = re.compile(r"-?\d{1,10}")
@@ -95,7 +96,7 @@ class Query:
     limit: int = LIMIT_DEFAULT
     filters: Filters = _NO_FILTERS
     field: str | None = None  #: APD, PBD or ISD; None sorts by similarity
-    order: str = "desc"
+    order: str = ORDER_DEFAULT
 
     @property
     def billing_key(self) -> str:
@@ -197,7 +198,7 @@ def parse_query(pairs: Iterable[tuple[str, str]]) -> Query:
     field = values.get("field")
     if field is not None and field not in SORT_FIELDS:
         raise InvalidParameter("field", "one of " + ", ".join(sorted(SORT_FIELDS)))
-    order = values.get("order", "desc")
+    order = values.get("order", ORDER_DEFAULT)
     if order not in ORDERS:
         raise InvalidParameter("order", "asc or desc")
     return Query(

@@ -7,7 +7,7 @@ It owns everything on disk in a run's output directory. It imports neither `api`
 from __future__ import annotations
 
 from harvester.sink.checkpoint import CHECKPOINT_NAME, SearchProgress
-from harvester.sink.core import DEDUPE_SCOPES, Sink
+from harvester.sink.core import Sink
 from harvester.sink.errors import (
     CheckpointCorrupt,
     CheckpointMismatch,
@@ -16,14 +16,14 @@ from harvester.sink.errors import (
     SinkError,
     UnknownSearch,
 )
-from harvester.sink.fingerprint import describe_changes
 from harvester.sink.lock import LOCK_NAME
 from harvester.sink.manifest import MANIFEST_NAME, SEARCHES_NAME, SUCCESS_NAME, FinishResult
-from harvester.sink.messages import FINAL_STATUSES, HitLike, Message, PageFetched, SearchEnded
+from harvester.sink.messages import HitLike, Message, PageFetched, SearchEnded
 from harvester.sink.records import shard_of
 from harvester.sink.report_file import REPORT_NAME, TIMELINE_NAME, attach_report, restamp
 from harvester.sink.shards import shard_name
 from harvester.sink.status import StatusReport, read_status
+from harvester.sink.vocabulary import DEDUPE_SCOPES, FINAL_STATUSES, DedupeScope, SearchStatus
 from harvester.sink.writer import CommitStats
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "CheckpointCorrupt",
     "CheckpointMismatch",
     "CommitStats",
+    "DedupeScope",
     "FinishResult",
     "HitLike",
     "Message",
@@ -47,12 +48,12 @@ __all__ = [
     "PageFetched",
     "SearchEnded",
     "SearchProgress",
+    "SearchStatus",
     "Sink",
     "SinkError",
     "StatusReport",
     "UnknownSearch",
     "attach_report",
-    "describe_changes",
     "read_status",
     "restamp",
     "shard_name",

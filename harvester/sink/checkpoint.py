@@ -9,21 +9,27 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
-
-from harvester.sink.errors import CheckpointCorrupt, CheckpointMismatch, OutputError, output_errors
+from harvester.sink.errors import (
+    CheckpointCorrupt,
+    CheckpointMismatch,
+    OutputError,
+    output_errors,
+    sqlite_errors,
+)
+from harvester.sink.identity import LAYOUT, JobIdentity, SearchProgress, epoch_of, fingerprint_of
 from harvester.sink.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
 from harvester.sink.shards import fsync_dir
+from harvester.sink.sqlite_file import HINT, META_KEYS, connect
+from harvester.sink.vocabulary import SearchStatus
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "LAYOUT",
     "Checkpoint",
     "CheckpointCorrupt",
     "CheckpointMismatch",
@@ -31,54 +37,17 @@ __all__ = [
     "OutputError",
     "SearchProgress",
     "epoch_of",
+    "fingerprint_of",
 ]
 
 #: File name inside the output directory; "_" keeps data-lake globs and Spark away from it.
 CHECKPOINT_NAME = "_checkpoint.sqlite"
 
 
-@dataclass(slots=True, frozen=True)
-class SearchProgress:
-    """One search's state in the checkpoint: what the engine needs to resume it."""
-
-    search_id: str
-    total: int | None  #: last total the API reported (None before the first page)
-    done_offsets: frozenset[int]  #: pages staged or written: never fetch these again
-    status: str | None  #: None = not final
-    records: int
-    duplicates: int
-    calls: int
-    retries: int
-    error_code: int | None
-    error_msg: str | None
-    deadline: str | None
-
-
-@dataclass(slots=True, frozen=True)
-class JobIdentity:
-    """What a checkpoint belongs to; a resume must match it."""
-
-    job_name: str
-    job_sha256: str
-    fingerprint: bytes  #: canonical JSON (fingerprint.canonical)
-    fingerprint_sha256: str
-    shards: int
-    dedupe: str
-
-    def changes_from(self, other: JobIdentity) -> list[str]:
-        """Differences in layout (shards, dedupe) that make `other` unusable for this job."""
-        changes = []
-        if self.shards != other.shards:
-            changes.append(f"shards: {other.shards} -> {self.shards}")
-        if self.dedupe != other.dedupe:
-            changes.append(f"dedupe: {other.dedupe} -> {self.dedupe}")
-        return changes
-
+T = TypeVar("T")
 
 # ids per "IN (...)" query: well under SQLite's 32766 bound variables
 _IN_CHUNK = 500
-
-_META_KEYS = ("job_name", "job_sha256", "fingerprint", "fingerprint_sha256", "shards", "dedupe")
 
 
 class Checkpoint:
@@ -108,7 +77,7 @@ class Checkpoint:
                 db.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 db.executescript(f"BEGIN;{SCHEMA}")
-                meta = {key: getattr(identity, key) for key in _META_KEYS}
+                meta = {key: getattr(identity, key) for key in META_KEYS}
                 meta["fingerprint"] = identity.fingerprint.decode()
                 db.executemany(
                     "INSERT INTO meta VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()]
@@ -134,15 +103,15 @@ class Checkpoint:
             raise FileNotFoundError(f"no checkpoint at {path}")
         with output_errors(path):
             if path.stat().st_size == 0:
-                raise CheckpointCorrupt(f"checkpoint {path} is empty (0 bytes). {_HINT}")
+                raise CheckpointCorrupt(f"checkpoint {path} is empty (0 bytes). {HINT}")
         try:
-            db, identity = _connect(path, "ro" if readonly else "rw", full=not readonly)
+            db, identity = connect(path, "ro" if readonly else "rw", full=not readonly)
         except OutputError:
             if not readonly:
                 raise
             # A WAL file cannot be opened read-only where its -shm cannot be created (a
             # read-only directory); no run can be writing there, so read the file as is.
-            db, identity = _connect(path, "ro&immutable=1", full=False)
+            db, identity = connect(path, "ro&immutable=1", full=False)
         try:
             if not readonly:
                 with output_errors(path):
@@ -160,11 +129,14 @@ class Checkpoint:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception."""
+        """One atomic unit: BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any exception. An
+        SQLite error of any statement inside (a disk that fills mid-way) is mapped like
+        one of BEGIN or COMMIT: OutputError or CheckpointCorrupt, never a bare sqlite3 one."""
         with output_errors(self.path):
             self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield
+            with sqlite_errors(self.path):
+                yield
             with output_errors(self.path):
                 self._db.execute("COMMIT")
         except BaseException:
@@ -175,37 +147,46 @@ class Checkpoint:
 
     # -- writer steps (inside a transaction) ---------------------------------------------
 
-    def search(self, search_id: str) -> tuple[int, str | None] | None:
-        """(sid, status) of a search, or None if the job has no such search."""
-        row = self._db.execute(
-            "SELECT sid, status FROM searches WHERE search_id = ?", (search_id,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
+    def searches_named(self, search_ids: Collection[str]) -> dict[str, tuple[int, str | None]]:
+        """search_id -> (sid, status) for those of `search_ids` the job has."""
+        found: dict[str, tuple[int, str | None]] = {}
+        for chunk in _chunks(list(search_ids)):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT search_id, sid, status FROM searches WHERE search_id IN ({marks})"
+            found.update((row[0], (row[1], row[2])) for row in self._db.execute(query, chunk))
+        return found
 
-    def add_page(
-        self, sid: int, offset: int, limit: int, total: int, hits: int, harvested_at: str
-    ) -> bool:
-        """Record a fetched page; False if that offset was already recorded."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO pages VALUES (?, ?, ?, ?, ?, ?)",
-            (sid, offset, limit, total, hits, harvested_at),
-        )
-        return cursor.rowcount == 1
+    def recorded_offsets(self, sids: Collection[int]) -> dict[int, set[int]]:
+        """sid -> offsets of the pages recorded so far, for the given searches."""
+        offsets: dict[int, set[int]] = {}
+        for chunk in _chunks(list(sids)):
+            marks = ",".join("?" * len(chunk))
+            query = f'SELECT sid, "offset" FROM pages WHERE sid IN ({marks})'
+            for sid, offset in self._db.execute(query, chunk):
+                offsets.setdefault(sid, set()).add(offset)
+        return offsets
 
-    def stage(self, sid: int, offset: int, data: bytes) -> None:
-        """Keep a page's packed hits until its search ends."""
-        self._db.execute("INSERT INTO staged VALUES (?, ?, ?)", (sid, offset, data))
+    def add_pages(self, pages: Sequence[tuple[int, int, int, int, int, str]]) -> None:
+        """Record fetched pages new to the checkpoint: (sid, offset, limit, total, hits,
+        harvested_at) each. A page recorded twice is an error, never silently ignored."""
+        self._db.executemany("INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?)", pages)
 
-    def add_cost(self, sid: int, calls: int, retries: int, total: int | None = None) -> None:
-        """Add calls and retries to a search; remember the latest total seen."""
-        self._db.execute(
+    def add_costs(self, costs: Sequence[tuple[int, int, int | None, int]]) -> None:
+        """Add (calls, retries) to searches and remember the latest total seen, if any:
+        (calls, retries, total or None, sid) each."""
+        self._db.executemany(
             "UPDATE searches SET calls = calls + ?, retries = retries + ?,"
             " total = coalesce(?, total) WHERE sid = ?",
-            (calls, retries, total, sid),
+            costs,
         )
 
+    def stage(self, pages: Sequence[tuple[int, int, bytes]]) -> None:
+        """Keep pages' record lines, (sid, offset, staging blob) each, until their search ends."""
+        if pages:
+            self._db.executemany("INSERT INTO staged VALUES (?, ?, ?)", pages)
+
     def staged(self, sid: int) -> list[tuple[int, bytes]]:
-        """(offset, packed hits) of a search's staged pages."""
+        """(offset, staging blob) of a search's staged pages."""
         return self._db.execute(
             'SELECT "offset", data FROM staged WHERE sid = ? ORDER BY "offset"', (sid,)
         ).fetchall()
@@ -234,8 +215,7 @@ class Checkpoint:
     def claim_keys(self, patent_ids: Sequence[str]) -> set[str]:
         """Job-scope dedupe: take the distinct `patent_ids` new to the job; returns them."""
         taken: set[str] = set()
-        for start in range(0, len(patent_ids), _IN_CHUNK):
-            chunk = patent_ids[start : start + _IN_CHUNK]
+        for chunk in _chunks(patent_ids):
             marks = ",".join("?" * len(chunk))
             query = f"SELECT patent_id FROM job_keys WHERE patent_id IN ({marks})"
             taken.update(row[0] for row in self._db.execute(query, chunk))
@@ -286,7 +266,7 @@ class Checkpoint:
     def search_lines(self) -> Iterator[dict[str, Any]]:
         """Each search as its searches.jsonl object, in job order."""
         query = (
-            "SELECT search_id, coalesce(status, 'pending'), s.total, reachable,"
+            f"SELECT search_id, coalesce(status, '{SearchStatus.PENDING}'), s.total, reachable,"
             " (SELECT count(*) FROM pages p WHERE p.sid = s.sid), records, duplicates,"
             " calls, retries, error_code, error_msg, deadline FROM searches s ORDER BY sid"
         )
@@ -328,82 +308,7 @@ class Checkpoint:
             return self._db.execute("SELECT * FROM runs ORDER BY started_at").fetchall()
 
 
-_HINT = (
-    "It cannot be trusted, and is never recreated silently. HINT: restore it from a "
-    "backup, or move the directory aside (or pass --fresh) to start over"
-)
-
-
-def _connect(path: Path, mode: str, *, full: bool) -> tuple[sqlite3.Connection, JobIdentity]:
-    uri = f"{path.resolve().as_uri()}?mode={mode}"
-    with output_errors(path):
-        db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        try:
-            return db, _check(db, path, full=full)
-        except BaseException:
-            db.close()
-            raise
-
-
-# SQLite errors that say nothing about the file's contents (the disk, the directory)
-_NOT_DAMAGE = (
-    "SQLITE_CANTOPEN",
-    "SQLITE_IOERR",
-    "SQLITE_FULL",
-    "SQLITE_READONLY",
-    "SQLITE_PERM",
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_NOMEM",
-)
-
-
-def _check(db: sqlite3.Connection, path: Path, *, full: bool) -> JobIdentity:
-    """Prove `db` is a sound checkpoint of ours and read its identity."""
-    try:
-        app_id = db.execute("PRAGMA application_id").fetchone()[0]
-        if app_id != APPLICATION_ID:
-            raise CheckpointCorrupt(
-                f"{path} is an SQLite file but not a harvester checkpoint. {_HINT}"
-            )
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise CheckpointCorrupt(
-                f"checkpoint {path} has format {version}; this harvester reads {SCHEMA_VERSION}"
-            )
-        if full:
-            verdict = [row[0] for row in db.execute("PRAGMA quick_check")]
-            if verdict != ["ok"]:
-                raise CheckpointCorrupt(
-                    f"checkpoint {path} fails SQLite's integrity check "
-                    f"({'; '.join(verdict[:3])}). {_HINT}"
-                )
-        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.DatabaseError as exc:
-        if getattr(exc, "sqlite_errorname", "").startswith(_NOT_DAMAGE):
-            raise
-        raise CheckpointCorrupt(
-            f"checkpoint {path} is not readable as one ({exc}). {_HINT}"
-        ) from exc
-    missing = [key for key in _META_KEYS if key not in meta]
-    if missing:
-        raise CheckpointCorrupt(f"checkpoint {path} lacks {', '.join(missing)}. {_HINT}")
-    return JobIdentity(
-        meta["job_name"],
-        meta["job_sha256"],
-        meta["fingerprint"].encode(),
-        meta["fingerprint_sha256"],
-        int(meta["shards"]),
-        meta["dedupe"],
-    )
-
-
-def fingerprint_of(identity: JobIdentity) -> dict[str, Any]:
-    """The stored fingerprint as a mapping (for describe_changes)."""
-    value = orjson.loads(identity.fingerprint)
-    return value if isinstance(value, dict) else {}
-
-
-def epoch_of(stamp: str) -> float:
-    """Epoch seconds of an ISO-8601 UTC stamp as the sink writes them ("...Z")."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`values` in slices small enough for one "IN (...)" query."""
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]

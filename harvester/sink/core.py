@@ -11,51 +11,39 @@ with Sink.open(out_dir, job_name=..., job_sha256=..., fingerprint=..., shards=4,
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import anyio
 import anyio.abc
-import orjson
 
 from harvester.sink import fingerprint as fp
+from harvester.sink.batching import drain, fill
 from harvester.sink.checkpoint import (
-    CHECKPOINT_NAME,
     Checkpoint,
     JobIdentity,
     SearchProgress,
     epoch_of,
-    fingerprint_of,
 )
-from harvester.sink.errors import CheckpointMismatch, output_errors
+from harvester.sink.errors import output_errors
 from harvester.sink.lock import DirLock
 from harvester.sink.manifest import (
-    MANIFEST_NAME,
-    SEARCHES_NAME,
     SUCCESS_NAME,
     FinishResult,
     RunInfo,
     success_matches,
     write_closing_files,
 )
-from harvester.sink.messages import Message, SearchEnded
-from harvester.sink.report_file import REPORT_NAME, TIMELINE_NAME
-from harvester.sink.shards import EMPTY_MEMBER, ShardSet, fsync_dir
+from harvester.sink.messages import Message
+from harvester.sink.opening import ChangeDescriber, delete_run_files, open_checkpoint
+from harvester.sink.shards import ShardSet
+from harvester.sink.vocabulary import DEDUPE_SCOPES
 from harvester.sink.writer import CommitStats, Writer
 
 __all__ = ["DEDUPE_SCOPES", "Sink"]
-
-DEDUPE_SCOPES = ("search", "job")
-ChangeDescriber = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
-
-_PART = re.compile(r"part-\d{5}\.jsonl\.gz")
-#: How long a batch may wait to fill while the writer is the bottleneck (senders blocked).
-_BUSY_FILL_S = 0.25
 
 
 def utc_now() -> str:
@@ -129,12 +117,12 @@ class Sink:
         lock = DirLock(out_dir)
         try:
             if fresh:
-                _delete_run_files(out_dir)
-            checkpoint = _open_checkpoint(
+                delete_run_files(out_dir)
+            checkpoint = open_checkpoint(
                 out_dir,
                 identity,
                 fp.search_ids(fingerprint),
-                describe_changes or fp.describe_changes,
+                describe_changes,
             )
             try:
                 sizes = [size for _, size, _ in checkpoint.shard_rows()]
@@ -214,14 +202,14 @@ class Sink:
                         batch.append(await receive.receive())
                     except anyio.EndOfStream:
                         return
-                    closed = await _fill(receive, batch, commit_interval, max_pages, max_ends)
+                    closed = await fill(receive, batch, commit_interval, max_pages, max_ends)
                     pending, batch = batch, []
                     await self._commit_in_thread(pending, on_commit)
                     if closed:
                         return
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):
-                    batch += _drain(receive)
+                    batch += drain(receive)
                     if batch:
                         await self._commit_in_thread(batch, on_commit)
                 raise
@@ -279,130 +267,3 @@ class Sink:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"the sink for {self.out_dir} is closed")
-
-
-async def _fill(
-    receive: anyio.abc.ObjectReceiveStream[Message],
-    batch: list[Message],
-    interval: float | None,
-    max_pages: int,
-    max_ends: int,
-) -> bool:
-    """Add messages to `batch` until the interval passes or it is full; True if the stream
-    ended. Interval None: take what is queued, and wait to fill only under backpressure."""
-    if interval is None:
-        # A paid page waiting for company is a page paid again if the process dies now:
-        # when the writer keeps up, commit at once. When senders are blocked the pages
-        # wait in the stream anyway, and bigger batches are what lets the writer catch up.
-        backlog = _senders_blocked(receive)
-        queue = _take_queued(receive, batch, max_pages, max_ends)
-        if queue == "ended":
-            return True
-        if queue == "full" or (queue == "empty" and not backlog):
-            return False
-        interval = _BUSY_FILL_S
-    ends = sum(isinstance(m, SearchEnded) for m in batch)
-    # A receive cut short by the deadline loses nothing: anyio cancels a waiting receiver
-    # only before an item has been handed to it.
-    with anyio.move_on_after(interval):
-        while len(batch) - ends < max_pages and ends < max_ends:
-            try:
-                message = await receive.receive()
-            except anyio.EndOfStream:
-                return True
-            batch.append(message)
-            ends += isinstance(message, SearchEnded)
-    return False
-
-
-def _senders_blocked(receive: anyio.abc.ObjectReceiveStream[Message]) -> bool:
-    """True if the stream is full or a sender waits for room (the writer is the bottleneck)."""
-    statistics = getattr(receive, "statistics", None)
-    if statistics is None:
-        return False
-    now = statistics()
-    return bool(now.tasks_waiting_send > 0 or now.current_buffer_used >= now.max_buffer_size)
-
-
-def _take_queued(
-    receive: anyio.abc.ObjectReceiveStream[Message],
-    batch: list[Message],
-    max_pages: int,
-    max_ends: int,
-) -> str:
-    """Move what is queued now into `batch`: "full" if the caps stopped it, "empty" if the
-    queue ran dry, "ended" if the stream did, "unknown" if it cannot be read without waiting."""
-    receive_nowait = getattr(receive, "receive_nowait", None)
-    if receive_nowait is None:
-        return "unknown"
-    ends = sum(isinstance(m, SearchEnded) for m in batch)
-    while len(batch) - ends < max_pages and ends < max_ends:
-        try:
-            message = receive_nowait()
-        except anyio.WouldBlock:
-            return "empty"
-        except anyio.EndOfStream:
-            return "ended"
-        batch.append(message)
-        ends += isinstance(message, SearchEnded)
-    return "full"
-
-
-def _drain(receive: anyio.abc.ObjectReceiveStream[Message]) -> list[Message]:
-    """What was already sent but not received: pages paid for, to commit on the way out."""
-    drained: list[Message] = []
-    receive_nowait = getattr(receive, "receive_nowait", None)
-    if receive_nowait is None:
-        return drained
-    while True:
-        try:
-            drained.append(receive_nowait())
-        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-            return drained
-
-
-def _open_checkpoint(
-    out_dir: Path, identity: JobIdentity, search_ids: list[str], describe: ChangeDescriber
-) -> Checkpoint:
-    path = out_dir / CHECKPOINT_NAME
-    if not path.exists():
-        leftovers = sorted(p.name for p in out_dir.iterdir() if _is_output(p.name))
-        if leftovers:
-            raise CheckpointMismatch(
-                out_dir,
-                [
-                    f"output files without a checkpoint ({', '.join(leftovers[:3])}"
-                    f"{', ...' if len(leftovers) > 3 else ''}): another tool's or a damaged run's"
-                ],
-            )
-        return Checkpoint.create(path, identity, search_ids, len(EMPTY_MEMBER))
-    checkpoint = Checkpoint.open(path)
-    old = checkpoint.identity
-    changes = identity.changes_from(old)
-    if old.fingerprint != identity.fingerprint:
-        new_fp = orjson.loads(identity.fingerprint)
-        described = describe(fingerprint_of(old), new_fp) or ["the job's fingerprint changed"]
-        # the describer may say the layout change again (shards: 4 -> 3): once is enough
-        changes += [c for c in described if c not in changes]
-    if changes:
-        checkpoint.close()
-        raise CheckpointMismatch(out_dir, changes)
-    return checkpoint
-
-
-def _is_output(name: str) -> bool:
-    return bool(_PART.fullmatch(name)) or name in (SEARCHES_NAME, MANIFEST_NAME, SUCCESS_NAME)
-
-
-def _delete_run_files(out_dir: Path) -> None:
-    """--fresh: delete the previous run's files — ours only, _SUCCESS first so no reader
-    trusts a directory half gone. Unknown files are left alone."""
-    names = [SUCCESS_NAME, MANIFEST_NAME, SEARCHES_NAME, REPORT_NAME, TIMELINE_NAME]
-    checkpoint_files = [CHECKPOINT_NAME + suffix for suffix in ("", "-wal", "-shm")]
-    checkpoint_files += [f"{CHECKPOINT_NAME}.new{suffix}" for suffix in ("", "-wal", "-shm")]
-    with output_errors(out_dir):
-        parts = sorted(p.name for p in out_dir.iterdir() if _PART.fullmatch(p.name))
-        for name in [*names, *parts, *checkpoint_files]:
-            (out_dir / name).unlink(missing_ok=True)
-            (out_dir / f".{name}.tmp").unlink(missing_ok=True)
-        fsync_dir(out_dir)

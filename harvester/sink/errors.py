@@ -26,6 +26,7 @@ __all__ = [
     "SinkError",
     "UnknownSearch",
     "output_errors",
+    "sqlite_errors",
 ]
 
 
@@ -113,10 +114,20 @@ def _sqlite_code(exc: sqlite3.Error) -> str:
 def output_errors(path: Path) -> Iterator[None]:
     """Map OSError and sqlite3 errors inside to OutputError or CheckpointCorrupt naming `path`."""
     try:
-        yield
+        with sqlite_errors(path):
+            yield
     except OSError as exc:
         advice = _ADVICE.get(exc.errno or 0, exc.strerror or "operating system error")
         raise OutputError(f"cannot write {exc.filename or path}: {advice}") from exc
+
+
+@contextmanager
+def sqlite_errors(path: Path) -> Iterator[None]:
+    """Map sqlite3 errors inside (of the checkpoint at `path`) to OutputError or
+    CheckpointCorrupt; others pass. For a transaction's statements, whose code around
+    them maps its own OS errors (the shard files) with their own paths."""
+    try:
+        yield
     except sqlite3.Error as exc:
         code = _sqlite_code(exc)
         if code == "CORRUPT":

@@ -21,6 +21,7 @@ import orjson
 from harvester.sink.checkpoint import Checkpoint, JobIdentity
 from harvester.sink.errors import output_errors
 from harvester.sink.shards import fsync_dir, shard_name
+from harvester.sink.vocabulary import SearchStatus
 
 __all__ = [
     "MANIFEST_NAME",
@@ -109,7 +110,7 @@ def totals_of(searches: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     for row in searches:
         status = row["status"]
         sums["searches"] += 1
-        if status in (None, "pending"):
+        if status in (None, SearchStatus.PENDING):
             sums["pending"] += 1
         else:
             sums["final"] += 1

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-__all__ = ["FINAL_STATUSES", "HitLike", "Message", "PageFetched", "SearchEnded"]
+from harvester.sink.vocabulary import FINAL_STATUSES
 
-#: The final states of a search, as written to searches.jsonl.
-FINAL_STATUSES = frozenset({"complete", "empty", "truncated", "expired", "failed"})
+__all__ = ["FINAL_STATUSES", "HitLike", "Message", "PageFetched", "SearchEnded"]
 
 
 class HitLike(Protocol):

@@ -16,8 +16,12 @@ from harvester.sink.checkpoint import CHECKPOINT_NAME, Checkpoint, SearchProgres
 from harvester.sink.errors import output_errors
 from harvester.sink.lock import probe
 from harvester.sink.manifest import SUCCESS_NAME, totals_of
+from harvester.sink.vocabulary import SearchStatus
 
 __all__ = ["StatusReport", "read_status"]
+
+#: Shown first in the table: a search that is not final, or ended without its hits.
+_NEEDS_A_LOOK = (None, SearchStatus.FAILED, SearchStatus.EXPIRED)
 
 
 @dataclass(slots=True, frozen=True)
@@ -73,13 +77,11 @@ class StatusReport:
             "",
             f"{'search_id':<40} {'status':<10} {'total':>6} {'pages':>5} {'records':>7}  error",
         ]
-        rows = sorted(
-            self.searches, key=lambda s: s.status in (None, "failed", "expired"), reverse=True
-        )
+        rows = sorted(self.searches, key=lambda s: s.status in _NEEDS_A_LOOK, reverse=True)
         for search in rows[:max_rows]:
             error = " ".join(str(part) for part in (search.error_code, search.error_msg) if part)
             lines.append(
-                f"{search.search_id:<40} {search.status or 'pending':<10}"
+                f"{search.search_id:<40} {search.status or SearchStatus.PENDING:<10}"
                 f" {'-' if search.total is None else search.total:>6}"
                 f" {len(search.done_offsets):>5} {search.records:>7}  {error}".rstrip()
             )

@@ -5,6 +5,10 @@ ends: then its pages are put in rank order and deduplicated (the best rank wins)
 appended to the shards. One transaction then records the new shard sizes, marks the
 search final and drops its staged pages; a crash before it leaves shard tails that
 recovery cuts off, and the staged pages are still there. Hence exactly-once.
+
+A page is rendered into its record lines once, on arrival. A page whose search ends in
+the same batch stays in memory; any other is staged as those very bytes (one INSERT per
+batch) and read back as bytes when its search ends: no JSON is parsed twice.
 """
 
 from __future__ import annotations
@@ -14,15 +18,28 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import chain, compress, pairwise
 from operator import itemgetter
 
 from harvester.sink.checkpoint import Checkpoint
 from harvester.sink.errors import OutputError, UnknownSearch
 from harvester.sink.messages import Message, PageFetched, SearchEnded
-from harvester.sink.records import EncodedPage, encode_page, gzip_member, pack, shard_of, unpack
+from harvester.sink.records import (
+    RenderedPage,
+    from_stage,
+    gzip_member,
+    render_page,
+    shards_of,
+    to_stage,
+)
 from harvester.sink.shards import ShardSet
+from harvester.sink.vocabulary import DedupeScope
 
 __all__ = ["CommitStats", "Writer"]
+
+
+#: Below this many bytes of records a commit compresses its shards in its own thread.
+_PARALLEL_GZIP_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -39,12 +56,21 @@ class CommitStats:
 
 
 @dataclass(slots=True)
+class _Cost:
+    """What a batch adds to one search's counters."""
+
+    calls: int = 0
+    retries: int = 0
+    total: int | None = None  #: the last total reported by a page of a search not final
+
+
+@dataclass(slots=True)
 class _Ending:
     """A search that ends in this batch: its end message and the pages held in memory."""
 
     sid: int
     end: SearchEnded | None = None
-    pages: list[EncodedPage] = field(default_factory=list)
+    pages: list[RenderedPage] = field(default_factory=list)
 
 
 class Writer:
@@ -55,7 +81,7 @@ class Writer:
     def __init__(self, checkpoint: Checkpoint, shards: ShardSet) -> None:
         self._checkpoint = checkpoint
         self._shards = shards
-        self._job_scope = checkpoint.identity.dedupe == "job"
+        self._job_scope = checkpoint.identity.dedupe == DedupeScope.JOB
         # gzip is most of a commit's cost and zlib releases the GIL: shards compress in
         # parallel on machines with the cores for it
         workers = min(len(shards.paths), os.cpu_count() or 1)
@@ -100,19 +126,28 @@ class Writer:
     def _stage(
         self, messages: Sequence[Message], ending_ids: set[str], stats: CommitStats
     ) -> list[tuple[_Ending, SearchEnded]]:
-        """Record pages (staging those whose search goes on); collect the searches that end."""
+        """Record pages (staging those whose search goes on); collect the searches that end.
+        A handful of statements per batch, whatever its size: lookups first, writes last."""
         checkpoint = self._checkpoint
+        found = checkpoint.searches_named({m.search_id for m in messages})
+        recorded = checkpoint.recorded_offsets(
+            [sid for sid, status in found.values() if status is None]
+        )
+        costs: dict[int, _Cost] = {}
+        pages: list[tuple[int, PageFetched]] = []
+        staged: list[tuple[int, int, bytes]] = []
         endings: dict[str, _Ending] = {}
         for message in messages:
-            found = checkpoint.search(message.search_id)
-            if found is None:
+            if message.search_id not in found:
                 stats.unknown.append(message.search_id)
                 continue
-            sid, status = found
+            sid, status = found[message.search_id]
             ending = endings.get(message.search_id)
             final = status is not None or (ending is not None and ending.end is not None)
+            cost = costs.setdefault(sid, _Cost())
+            cost.calls += message.calls
+            cost.retries += message.retries
             if isinstance(message, SearchEnded):
-                checkpoint.add_cost(sid, message.calls, message.retries)
                 if final or message.search_id not in ending_ids:
                     stats.ignored += 1
                     continue
@@ -120,33 +155,36 @@ class Writer:
                 continue
             # a page that costs calls is still paid for when it is a repeat: count the
             # calls, never its records
-            checkpoint.add_cost(
-                sid, message.calls, message.retries, None if final else message.total
-            )
-            if final or not self._record_page(sid, message):
+            if final:
                 stats.ignored += 1
                 continue
+            cost.total = message.total
+            done = recorded.setdefault(sid, set())
+            if message.offset in done:
+                stats.ignored += 1
+                continue
+            done.add(message.offset)
+            pages.append((sid, message))
             stats.pages += 1
-            page = encode_page(
+            page = render_page(
                 message.search_id, message.offset, message.harvested_at, message.hits
             )
             if message.search_id in ending_ids:
                 endings.setdefault(message.search_id, _Ending(sid)).pages.append(page)
             else:
-                checkpoint.stage(sid, message.offset, pack(page))
+                staged.append((sid, message.offset, to_stage(page)))
         ended: list[tuple[_Ending, SearchEnded]] = []
         for ending in endings.values():
             if ending.end is not None:
                 ended.append((ending, ending.end))
             else:  # cannot happen (pages are held only for ending searches); keep them anyway
-                for page in ending.pages:
-                    checkpoint.stage(ending.sid, page.offset, pack(page))
-        return ended
-
-    def _record_page(self, sid: int, page: PageFetched) -> bool:
-        return self._checkpoint.add_page(
-            sid, page.offset, page.limit, page.total, len(page.hits), page.harvested_at
+                staged += [(ending.sid, page.offset, to_stage(page)) for page in ending.pages]
+        checkpoint.add_costs([(c.calls, c.retries, c.total, sid) for sid, c in costs.items()])
+        checkpoint.add_pages(
+            [(sid, m.offset, m.limit, m.total, len(m.hits), m.harvested_at) for sid, m in pages]
         )
+        checkpoint.stage(staged)
+        return ended
 
     def _assemble(
         self, endings: list[tuple[_Ending, SearchEnded]], stats: CommitStats
@@ -155,7 +193,9 @@ class Writer:
         nshards = len(self._shards.paths)
         lines: dict[int, list[bytes]] = {}
         for ending, end in endings:
-            pages = [unpack(offset, data) for offset, data in self._checkpoint.staged(ending.sid)]
+            pages = [
+                from_stage(offset, data) for offset, data in self._checkpoint.staged(ending.sid)
+            ]
             pages += ending.pages
             records, duplicates = self._dedupe(pages, nshards, lines)
             self._checkpoint.finalize(
@@ -175,36 +215,56 @@ class Writer:
         added = {shard: len(chunk) for shard, chunk in lines.items()}
         shards = list(lines)
         data = [b"\n".join(lines.pop(shard)) + b"\n" for shard in shards]
-        packed = (
-            self._gzip_pool.map(gzip_member, data) if self._gzip_pool else map(gzip_member, data)
-        )
+        # a thread hand-off costs more than level-1 gzip of a small batch saves
+        pool = self._gzip_pool if sum(map(len, data)) >= _PARALLEL_GZIP_BYTES else None
+        packed = pool.map(gzip_member, data) if pool else map(gzip_member, data)
         members = dict(zip(shards, packed, strict=True))
         return members, added
 
     def _dedupe(
-        self, pages: list[EncodedPage], nshards: int, out: dict[int, list[bytes]]
+        self, pages: list[RenderedPage], nshards: int, out: dict[int, list[bytes]]
     ) -> tuple[int, int]:
         """Append one search's records in rank order to `out`, best rank per patent kept."""
-        ranked = sorted(
-            (
-                (page.offset + index, patent_id, line)
-                for page in pages
-                for index, (patent_id, line) in enumerate(zip(page.ids, page.lines, strict=True))
-            ),
-            key=itemgetter(0),
-        )
-        seen: set[str] = set()
-        best = []
-        for entry in ranked:
-            if entry[1] not in seen:
-                seen.add(entry[1])
-                best.append(entry)
+        ids, lines, positions = _in_rank_order(pages)
+        # patent id -> index of its first (best-ranked) record: built back to front, so
+        # the first occurrence is the one that stays
+        first = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
+        if len(first) < len(ids):
+            kept = sorted(first.values())
+            ids = [ids[index] for index in kept]
+            lines = [lines[index] for index in kept]
         if self._job_scope:
-            new = self._checkpoint.claim_keys([patent_id for _, patent_id, _ in best])
-            best = [entry for entry in best if entry[1] in new]
-        for _rank, patent_id, line in best:
-            out.setdefault(shard_of(patent_id, nshards), []).append(line)
-        # A hit seen twice at the same rank is paging overlap (with limit < 100 the last
-        # page, at offset 1000, overlaps the one before it), not a duplicate in the data.
-        positions = len({(rank, patent_id) for rank, patent_id, _ in ranked})
-        return len(best), positions - len(best)
+            new = self._checkpoint.claim_keys(ids)
+            if len(new) < len(ids):
+                lines = [line for pid, line in zip(ids, lines, strict=True) if pid in new]
+                ids = [pid for pid in ids if pid in new]
+        shards = shards_of(ids, nshards)
+        for shard in set(shards):  # one C-level pass a shard, no Python code a record
+            out.setdefault(shard, []).extend(compress(lines, map(shard.__eq__, shards)))
+        return len(ids), positions - len(ids)
+
+
+def _in_rank_order(pages: list[RenderedPage]) -> tuple[list[str], list[bytes], int]:
+    """A search's (patent ids, lines) in rank order, and how many distinct (rank, patent)
+    positions they hold.
+
+    A hit seen twice at the same rank is paging overlap (with limit < 100 the last page,
+    at offset 1000, overlaps the one before it), not a duplicate in the data: it counts
+    as one position. Pages that do not overlap (the usual case) are simply put in offset
+    order; overlapping ones are sorted record by record, equal ranks in page order.
+    """
+    ordered = sorted(pages, key=lambda page: page.offset)
+    if all(a.offset + len(a.ids) <= b.offset for a, b in pairwise(ordered)):
+        ids = list(chain.from_iterable(page.ids for page in ordered))
+        lines = list(chain.from_iterable(page.lines for page in ordered))
+        return ids, lines, len(ids)
+    ranked = sorted(
+        (
+            (page.offset + index, patent_id, line)
+            for page in pages
+            for index, (patent_id, line) in enumerate(zip(page.ids, page.lines, strict=True))
+        ),
+        key=itemgetter(0),
+    )
+    positions = len({(rank, patent_id) for rank, patent_id, _ in ranked})
+    return [entry[1] for entry in ranked], [entry[2] for entry in ranked], positions

@@ -1,0 +1,98 @@
+"""How the writer task gathers a batch: group commit, and a drain on the way out.
+
+By default a batch is what is queued when the writer gets to it; it waits to fill only
+while senders are blocked (the writer is the bottleneck, and bigger batches let it catch
+up). When the writer is cancelled it drains what was already sent: pages paid for.
+"""
+
+from __future__ import annotations
+
+import anyio
+import anyio.abc
+
+from harvester.sink.messages import Message, SearchEnded
+
+__all__ = ["drain", "fill", "senders_blocked", "take_queued"]
+
+#: How long a batch may wait to fill while the writer is the bottleneck (senders blocked).
+_BUSY_FILL_S = 0.25
+
+
+async def fill(
+    receive: anyio.abc.ObjectReceiveStream[Message],
+    batch: list[Message],
+    interval: float | None,
+    max_pages: int,
+    max_ends: int,
+) -> bool:
+    """Add messages to `batch` until the interval passes or it is full; True if the stream
+    ended. Interval None: take what is queued, and wait to fill only under backpressure."""
+    if interval is None:
+        # A paid page waiting for company is a page paid again if the process dies now:
+        # when the writer keeps up, commit at once. When senders are blocked the pages
+        # wait in the stream anyway, and bigger batches are what lets the writer catch up.
+        backlog = senders_blocked(receive)
+        queue = take_queued(receive, batch, max_pages, max_ends)
+        if queue == "ended":
+            return True
+        if queue == "full" or (queue == "empty" and not backlog):
+            return False
+        interval = _BUSY_FILL_S
+    ends = sum(isinstance(m, SearchEnded) for m in batch)
+    # A receive cut short by the deadline loses nothing: anyio cancels a waiting receiver
+    # only before an item has been handed to it.
+    with anyio.move_on_after(interval):
+        while len(batch) - ends < max_pages and ends < max_ends:
+            try:
+                message = await receive.receive()
+            except anyio.EndOfStream:
+                return True
+            batch.append(message)
+            ends += isinstance(message, SearchEnded)
+    return False
+
+
+def senders_blocked(receive: anyio.abc.ObjectReceiveStream[Message]) -> bool:
+    """True if the stream is full or a sender waits for room (the writer is the bottleneck)."""
+    statistics = getattr(receive, "statistics", None)
+    if statistics is None:
+        return False
+    now = statistics()
+    return bool(now.tasks_waiting_send > 0 or now.current_buffer_used >= now.max_buffer_size)
+
+
+def take_queued(
+    receive: anyio.abc.ObjectReceiveStream[Message],
+    batch: list[Message],
+    max_pages: int,
+    max_ends: int,
+) -> str:
+    """Move what is queued now into `batch`: "full" if the caps stopped it, "empty" if the
+    queue ran dry, "ended" if the stream did, "unknown" if it cannot be read without waiting."""
+    receive_nowait = getattr(receive, "receive_nowait", None)
+    if receive_nowait is None:
+        return "unknown"
+    ends = sum(isinstance(m, SearchEnded) for m in batch)
+    while len(batch) - ends < max_pages and ends < max_ends:
+        try:
+            message = receive_nowait()
+        except anyio.WouldBlock:
+            return "empty"
+        except anyio.EndOfStream:
+            return "ended"
+        batch.append(message)
+        ends += isinstance(message, SearchEnded)
+    return "full"
+
+
+def drain(receive: anyio.abc.ObjectReceiveStream[Message]) -> list[Message]:
+    """What was already sent but not received: pages paid for, to commit on the way out."""
+    drained: list[Message] = []
+    receive_nowait = getattr(receive, "receive_nowait", None)
+    if receive_nowait is None:
+        return drained
+    while True:
+        try:
+            drained.append(receive_nowait())
+        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+            return drained
