@@ -1,4 +1,5 @@
-"""Where the harvester's CPU goes: the CPU figure's job under py-spy, summed per thread.
+"""Where the harvester's CPU goes: the CPU figure's job under py-spy, summed per thread
+(against static pages behind nginx when it is installed, as figure 1 runs).
 
     python -m bench.profile [--searches 200] [--rate 1000]   # after `make bench` made bench/.peers
 
@@ -12,15 +13,18 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.installs import PEERS
-from bench.jobs import CONCURRENCY, ids_for, write_job
+from bench.jobs import CONCURRENCY, ids_for, page_list, write_job
 from bench.procs import harvester_cmd, sandbox_process
+from bench.static_pages import render_pages, static_server
 
 __all__ = ["summarize"]
 
@@ -73,14 +77,23 @@ def main(argv: list[str]) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         work = Path(tmp)
-        job = write_job(work, "profile", ids_for([1100] * args.searches, "prof"), rate=1000)
+        work.chmod(0o755)  # nginx's worker (user nobody) reads the page files in it
+        searches = ids_for([1100] * args.searches, "prof")
+        job = write_job(work, "profile", searches, rate=1000)
         raw = work / "stacks.txt"
-        with sandbox_process() as sandbox:
+        with ExitStack() as stack:
+            sandbox = stack.enter_context(sandbox_process())
+            url = sandbox.url
+            nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+            if Path(nginx).exists():  # as figure 1: static pages, so the server costs ~nothing
+                render_pages(sandbox, page_list(searches), work / "pages")
+                static = static_server(Path(nginx), work / "pages", work / "nginx")
+                url = stack.enter_context(static).url
             cmd = harvester_cmd(job, work / "out", "--rate", args.rate, "--burst", "1000")
             record = [str(py_spy), "record", "-r", str(_HZ), "--threads", "--format", "raw"]
             subprocess.run(
                 [*record, "-o", str(raw), "--", *cmd, "--concurrency", str(CONCURRENCY)],
-                env=sandbox.env(),
+                env=sandbox.env(url),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 check=True,
