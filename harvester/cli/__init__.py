@@ -23,13 +23,13 @@ from typing import TextIO
 from harvester.api.errors import PatSnapError
 from harvester.cli.exits import (
     EXIT_INTERNAL,
-    EXIT_SIGNAL,
     EXIT_STOPPED,
     EXIT_USAGE,
     CliError,
     Terminated,
     exit_codes,
     raise_terminated,
+    signal_exit,
 )
 from harvester.cli.logs import Console, capture_logs, wants_json
 from harvester.cli.parser import Command, UsageProblem, build_parser
@@ -57,7 +57,7 @@ def main(
         with capture_logs(console):
             code = _dispatch(argv, console, debug)
     except (KeyboardInterrupt, Terminated) as exc:
-        code = EXIT_SIGNAL[signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT]
+        code = signal_exit(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
         console.say(
             "harvester: interrupted; run the same command again (a run resumes)", event="error"
         )

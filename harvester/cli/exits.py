@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from harvester.api.errors import UsageError
 from harvester.jobs import JobFileError
@@ -34,6 +34,32 @@ EXIT_UNREACHABLE = 6
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 #: Python's own code for an uncaught exception (a bug): never a scheduler's "done".
 EXIT_INTERNAL = 1
+
+
+def signal_exit(signum: int) -> int:
+    """The exit code of a run interrupted by `signum` (130 for SIGINT, 143 for SIGTERM)."""
+    return EXIT_SIGNAL.get(signal.Signals(signum), 128 + signum)
+
+
+def run_exit(
+    *,
+    caught: list[int],
+    stopped: bool,
+    unreachable: bool,
+    success: bool,
+    by_status: Mapping[str, int],
+) -> int:
+    """A finished run's exit code, by precedence: a signal, the platform's stop (3), the
+    breaker (6), searches left unfinished or failed/expired (1), else 0."""
+    if caught:
+        return signal_exit(caught[0])
+    if stopped:
+        return EXIT_STOPPED
+    if unreachable:
+        return EXIT_UNREACHABLE
+    if not success or by_status.get("failed", 0) or by_status.get("expired", 0):
+        return EXIT_INCOMPLETE
+    return EXIT_OK
 
 
 class Terminated(Exception):

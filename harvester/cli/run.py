@@ -17,13 +17,11 @@ import anyio
 from harvester.api.auth import ApiKey, Credentials, credentials_from_env
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
 from harvester.cli.exits import (
-    EXIT_INCOMPLETE,
     EXIT_OK,
     EXIT_OUTPUT,
-    EXIT_SIGNAL,
-    EXIT_STOPPED,
     EXIT_UNREACHABLE,
     raise_terminated,
+    run_exit,
 )
 from harvester.cli.logs import Console
 from harvester.cli.run_report import close_report, open_timeline
@@ -48,6 +46,7 @@ from harvester.report import (
 )
 from harvester.runreport import Timeline
 from harvester.sink import (
+    FinishResult,
     OutputError,
     Sink,
 )
@@ -236,24 +235,27 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
             started=time.time(),
         )
     console.result |= {"calls": harvest.stats.calls}
-    if caught:
-        return EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
-    if harvest.unreachable is not None:
+    code = run_exit(
+        caught=caught,
+        stopped=harvest.stop_error is not None,
+        unreachable=harvest.unreachable is not None,
+        success=True,  # a probe makes nothing final that a run would not
+        by_status={},
+    )
+    if harvest.unreachable is not None and code == EXIT_UNREACHABLE:
         pending = harvest.stats.searches - harvest.stats.done
         console.say(
             unreachable_message(base_url, harvest.unreachable, pending, probe=True),
             event="error",
-            exit_code=EXIT_UNREACHABLE,
+            exit_code=code,
         )
-        return EXIT_UNREACHABLE
-    if harvest.stop_error is not None:
+    elif harvest.stop_error is not None and not caught:
         console.say(
             f"harvester: probe stopped: {harvest.stop_error}; {harvest.stop_error.advice}",
             event="error",
-            exit_code=EXIT_STOPPED,
+            exit_code=code,
         )
-        return EXIT_STOPPED
-    return EXIT_OK
+    return code
 
 
 def unreachable_message(base_url: str, verdict: Unreachable, pending: int, *, probe: bool) -> str:
@@ -393,36 +395,37 @@ def _conclude(
     out_dir: Path,
     base_url: str,
     harvest: Harvest,
-    result: object,
+    result: FinishResult,
     elapsed: float,
     caught: list[int],
     console: Console,
 ) -> int:
     """Print the summary and choose the exit code."""
     stats = harvest.stats
-    totals: dict[str, object] = dict(getattr(result, "totals", {}))
-    by_status: dict[str, int] = dict(totals.get("by_status", {}) or {})  # type: ignore[call-overload]
-    success = bool(getattr(result, "success", False))
-    advice: list[str] = []
-    code = EXIT_OK
+    totals: dict[str, Any] = result.totals
+    by_status: dict[str, int] = dict(totals.get("by_status") or {})
+    success = result.success
     pending = max(0, len(job.searches) - sum(by_status.values()))
+    code = run_exit(
+        caught=caught,
+        stopped=harvest.stop_error is not None,
+        unreachable=harvest.unreachable is not None,
+        success=success,
+        by_status=by_status,
+    )
+    advice: list[str] = []
     if caught:
-        code = EXIT_SIGNAL.get(signal.Signals(caught[0]), 130)
         advice.append("interrupted; run the same command again to resume (no page is paid twice)")
     elif harvest.stop_error is not None:
-        code = EXIT_STOPPED
         advice.append(f"the account needs attention: {harvest.stop_error.advice}")
         advice.append("then run the same command again to resume")
     elif harvest.unreachable is not None:
-        code = EXIT_UNREACHABLE
         advice.append(
             "check the base URL, network, DNS or VPN; then run the same command again to resume"
         )
     elif not success:
-        code = EXIT_INCOMPLETE
         advice.append("not every search reached a final state; run the same command to resume")
-    elif by_status.get("failed", 0) or by_status.get("expired", 0):
-        code = EXIT_INCOMPLETE
+    else:
         if by_status.get("expired"):
             advice.append(
                 "expired searches are past their window; create them again on "
