@@ -8,10 +8,20 @@ from pathlib import Path
 
 from harvester.jobs.fingerprint import job_fingerprint
 
-__all__ = ["DEDUPE_SCOPES", "Job", "JobFileError", "JobSettings", "Problem", "Search"]
+__all__ = [
+    "DEDUPE_SCOPES",
+    "IMAGE_KEY_PREFIX",
+    "Job",
+    "JobFileError",
+    "JobSettings",
+    "Problem",
+    "Search",
+]
 
 #: "search": one record per (search_id, patent_id); "job": one per patent_id.
 DEDUPE_SCOPES = ("search", "job")
+#: An image's search is keyed "image:<the job's value>" until the run creates its search_id.
+IMAGE_KEY_PREFIX = "image:"
 
 
 @dataclass(slots=True, frozen=True)
@@ -26,17 +36,30 @@ class JobSettings:
     shards: int = 4  #: output files; a record goes to hash(patent_id) % shards
     dedupe: str = "search"  #: one of DEDUPE_SCOPES
     grace_seconds: float = 30.0  #: retries may run this long past a window's end
+    recreate: int = 3  #: times an image's search may be created again after its window closed
 
 
 @dataclass(slots=True, frozen=True)
 class Search:
-    """One search_id to harvest, with the filters and page size its calls use."""
+    """One search to harvest, with the filters and page size its calls use.
+
+    Either a search_id given in the job, or an image (`image` set) whose search the run
+    creates; then `search_id` is its key, IMAGE_KEY_PREFIX + `image`.
+    """
 
     search_id: str
     created_at: datetime | None  #: tz-aware UTC; None means the run's start
     limit: int  #: hits per page, 1..100
     filters: tuple[tuple[str, str], ...]  #: normalized API filters, sorted by name
     source: str  #: where it was declared: "jobs/x.toml:12" or "jobs/ids.txt:3405"
+    image: str | None = None  #: the job's value as written (URL or relative path)
+    image_url: str | None = None  #: for an image URL: the URL to create the search from
+    image_path: Path | None = None  #: for a local image: the absolute path to upload
+
+    @property
+    def is_image(self) -> bool:
+        """Whether the run creates this search from an image."""
+        return self.image is not None
 
     def filter_dict(self) -> dict[str, str]:
         """The filters as query parameters."""

@@ -34,6 +34,7 @@ class SandboxConfig:
     rate_limit_status: int | None = None  #: HTTP status of 67200001: 429, 200, None = mixed
     clock: Clock | None = field(default=None, repr=False, compare=False)  #: None = real time
     max_searches: int = 250_000  #: search windows remembered (oldest forgotten first)
+    upload_ttl_s: float = 32400.0  #: an uploaded image's URL works this long (data.expire)
 
     def __post_init__(self) -> None:
         problems = []
@@ -60,6 +61,8 @@ class SandboxConfig:
             problems.append("auth_error_status must be 200, 401 or None")
         if self.rate_limit_status not in (None, 200, 429):
             problems.append("rate_limit_status must be 200, 429 or None")
+        if self.upload_ttl_s <= 0:
+            problems.append("upload_ttl_s must be positive")
         if self.max_searches < 1:
             problems.append("max_searches must be at least 1")
         if problems:

@@ -4,14 +4,16 @@
     async with running_sandbox(SandboxConfig(rate=10, fault_rate=0.05)) as sandbox:
         ...  # call f"{sandbox.url}/image-search/results", then read sandbox.stats
 
-Endpoints: `POST /oauth/token`, `GET /image-search/results`, and for tests
+Endpoints: `POST /oauth/token`, `GET /image-search/results`, `POST /image-search/image-upload`,
+`GET /image-search/search-id`, `GET /_sandbox/images/...` (uploads, served), and for tests
 `GET /_sandbox/stats`, `POST /_sandbox/searches` (register created_at), `POST /_sandbox/reset`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +22,13 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from harvester.sandbox.auth import parse_basic
-from harvester.sandbox.codes import AUTH_FAILED, INVALID_PARAMETER, QUOTA_EXCEEDED, RATE_LIMITED
+from harvester.sandbox.codes import (
+    AUTH_FAILED,
+    BAD_UPLOAD,
+    INVALID_PARAMETER,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
+)
 from harvester.sandbox.config import SandboxConfig
 from harvester.sandbox.faults import (
     ALL_FAULTS,
@@ -29,6 +37,14 @@ from harvester.sandbox.faults import (
     canned_fault,
     drop_connection,
     truncated_response,
+)
+from harvester.sandbox.images import (
+    IMAGE_MAX_BYTES,
+    UPLOAD_PREFIX,
+    URL_MAX,
+    is_image,
+    ranking_key,
+    ranking_of,
 )
 from harvester.sandbox.options import add_arguments, config_from_args
 from harvester.sandbox.query import InvalidParameter, Query, parse_query
@@ -51,6 +67,8 @@ __all__ = [
 STATE = web.AppKey("sandbox_state", SandboxState)
 DATA_WORKER = web.AppKey("sandbox_data_worker", ThreadPoolExecutor)
 _SHUTDOWN_S = 1.0  # in-flight answers (a slow fault) get this long when the server stops
+_MAX_REQUEST = 16 * 1024 * 1024  # so an upload a little over 4 MB is answered 68300010, not 413
+Respond = Callable[[web.Request, "SandboxState"], Awaitable[web.StreamResponse]]
 
 
 async def _token(request: web.Request) -> web.StreamResponse:
@@ -89,12 +107,31 @@ async def _results(request: web.Request) -> web.StreamResponse:
     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
     try:
         await _latency(state)
-        return await _answer(request, state)
+        return await _answer(request, state, _page)
     finally:
         stats.in_flight -= 1
 
 
-async def _answer(request: web.Request, state: SandboxState) -> web.StreamResponse:
+async def _create(request: web.Request) -> web.StreamResponse:
+    """`GET /image-search/search-id`: a new search from an image URL, and its first page."""
+    state = request.app[STATE]
+    state.stats.create_calls += 1
+    await _latency(state)
+    return await _answer(request, state, _created)
+
+
+async def _upload(request: web.Request) -> web.StreamResponse:
+    """`POST /image-search/image-upload`: multipart field `image`, a JPG/PNG of <= 4 MB."""
+    state = request.app[STATE]
+    state.stats.upload_calls += 1
+    await _latency(state)
+    return await _answer(request, state, _uploaded)
+
+
+async def _answer(
+    request: web.Request, state: SandboxState, respond: Respond
+) -> web.StreamResponse:
+    """The checks every paid call goes through (auth, rate, quota), then `respond`."""
     stats = state.stats
     denied = state.authenticate(
         request.headers.get("Authorization"), request.query.getall("apikey", [])
@@ -111,7 +148,7 @@ async def _answer(request: web.Request, state: SandboxState) -> web.StreamRespon
         stats.quota_rejected += 1
         return error_response(QUOTA_EXCEEDED)
     try:
-        return await _page(request, state)
+        return await respond(request, state)
     finally:
         state.release_quota()
 
@@ -126,13 +163,30 @@ async def _page(request: web.Request, state: SandboxState) -> web.StreamResponse
     if state.expired(query.search_id):
         stats.expired += 1
         return error_response(state.config.expired_code)
+    ranking = ranking_of(query.search_id)
+    if ranking != query.search_id and query.offset == 0:
+        stats.created_results_at_0 += 1
+    answer, _ = await _respond(request, state, query, dataclasses.replace(query, search_id=ranking))
+    return answer
+
+
+async def _respond(
+    request: web.Request,
+    state: SandboxState,
+    query: Query,
+    data_query: Query,
+    extra: dict[str, object] | None = None,
+) -> tuple[web.StreamResponse, bool]:
+    """Faults, then the page `data_query` asks for (plus `extra` fields in `data`), billed;
+    True when it was a success (billed)."""
+    stats = state.stats
     fault = state.faults.choose(query.search_id, query.offset, query.limit)
     if fault is not None:
         stats.fault(fault.kind)
         if fault.kind == "drop":
-            return drop_connection(request)
+            return drop_connection(request), False
         if fault.kind not in BODY_FAULTS:
-            return canned_fault(fault.kind)
+            return canned_fault(fault.kind), False
         if fault.kind == "slow":
             await asyncio.sleep(state.config.slow_s)
     # Building a filtered or date-sorted page can take tens of ms; done on the loop it
@@ -140,14 +194,94 @@ async def _page(request: web.Request, state: SandboxState) -> web.StreamResponse
     # and get refused although they were sent evenly. One worker thread keeps the data
     # set single-threaded and the loop free to timestamp arrivals.
     payload = await asyncio.get_running_loop().run_in_executor(
-        request.app[DATA_WORKER], _success_body, state, query
+        request.app[DATA_WORKER], _success_body, state, data_query
     )
+    if extra:
+        data = payload["data"]
+        assert isinstance(data, dict)
+        data.update(extra)
     if fault is not None and fault.kind == "truncated":
-        return await truncated_response(request, payload, fault.variant)
+        return await truncated_response(request, payload, fault.variant), False
     if fault is not None and fault.kind == "missing_field":
-        return json_response(break_fields(payload, fault.variant))
-    stats.bill(query.billing_key)
-    return json_response(payload)
+        return json_response(break_fields(payload, fault.variant)), False
+    stats.bill(data_query.billing_key)
+    return json_response(payload), True
+
+
+async def _created(request: web.Request, state: SandboxState) -> web.StreamResponse:
+    """A search made from `url`: same image, same ranking; a new search_id and window."""
+    stats = state.stats
+    urls = request.query.getall("url", [])
+    url = urls[0].strip() if len(urls) == 1 else ""
+    problem = _url_problem(urls, url, request, state)
+    if problem is not None:
+        stats.invalid_params += 1
+        return error_response(INVALID_PARAMETER, f"Invalid parameter! url: {problem}")
+    ranking = ranking_key(url)
+    pairs = [(k, v) for k, v in request.query.items() if k not in ("url", "search_id")]
+    try:
+        query = parse_query([*pairs, ("search_id", ranking)])
+    except InvalidParameter as exc:
+        stats.invalid_params += 1
+        return error_response(INVALID_PARAMETER, str(exc))
+    search_id = state.images.new_search_id(url)
+    state.register(search_id, state.clock())
+    made = dataclasses.replace(query, search_id=search_id)
+    answer, billed = await _respond(request, state, made, query, {"search_id": search_id})
+    if billed:
+        stats.creations += 1
+        stats.creations_by_image[ranking] = stats.creations_by_image.get(ranking, 0) + 1
+    return answer
+
+
+def _url_problem(
+    urls: list[str], url: str, request: web.Request, state: SandboxState
+) -> str | None:
+    if not urls:
+        return "required"
+    if len(urls) > 1:
+        return "given more than once"
+    if not url.lower().startswith(("http://", "https://")) or len(url) > URL_MAX:
+        return f"an http(s) URL of a JPG or PNG image, at most {URL_MAX} characters"
+    path = url.split("?", 1)[0]
+    own = f"{request.scheme}://{request.host}{UPLOAD_PREFIX}"
+    if path.startswith(own):
+        image = state.images.get(path[len(own) - len(UPLOAD_PREFIX) :])
+        if image is None or state.clock() > image.uploaded_at + state.config.upload_ttl_s:
+            return "the image URL cannot be fetched (unknown or expired upload)"
+    return None
+
+
+async def _uploaded(request: web.Request, state: SandboxState) -> web.StreamResponse:
+    stats = state.stats
+    try:
+        form = await request.post()
+    except ValueError:
+        form = None
+    field = form.get("image") if form is not None else None
+    if not isinstance(field, web.FileField):
+        stats.invalid_params += 1
+        return error_response(INVALID_PARAMETER, "Invalid parameter! image: a file is required")
+    data = field.file.read()
+    if len(data) > IMAGE_MAX_BYTES or not is_image(data):
+        stats.upload_rejected += 1
+        return error_response(BAD_UPLOAD)
+    path = state.images.put(data, field.filename or "image", state.clock())
+    stats.uploads += 1
+    stats.bill(f"upload|{path}")
+    url = f"{request.scheme}://{request.host}{path}"
+    expire = int(state.config.upload_ttl_s)
+    return json_response({"data": {"url": url, "expire": expire}, "status": True, "error_code": 0})
+
+
+async def _image(request: web.Request) -> web.StreamResponse:
+    """`GET /_sandbox/images/<token>/<name>`: an uploaded image, while its URL is valid."""
+    state = request.app[STATE]
+    image = state.images.get(request.path)
+    if image is None or state.clock() > image.uploaded_at + state.config.upload_ttl_s:
+        raise web.HTTPNotFound()
+    kind = "image/png" if image.data.startswith(b"\x89PNG") else "image/jpeg"
+    return web.Response(body=image.data, content_type=kind)
 
 
 def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
@@ -206,12 +340,15 @@ async def _stop_data_worker(app: web.Application) -> None:
 
 def build_app(config: SandboxConfig) -> web.Application:
     """The sandbox as an aiohttp application (state lives in the app, nowhere else)."""
-    app = web.Application()
+    app = web.Application(client_max_size=_MAX_REQUEST)
     app[STATE] = SandboxState(config)
     app[DATA_WORKER] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-data")
     app.on_cleanup.append(_stop_data_worker)
     app.router.add_post("/oauth/token", _token)
     app.router.add_get("/image-search/results", _results)
+    app.router.add_get("/image-search/search-id", _create)
+    app.router.add_post("/image-search/image-upload", _upload)
+    app.router.add_get(UPLOAD_PREFIX + "{token}/{name}", _image)
     app.router.add_get("/_sandbox/stats", _stats)
     app.router.add_post("/_sandbox/searches", _register)
     app.router.add_post("/_sandbox/reset", _reset)

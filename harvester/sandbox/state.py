@@ -13,6 +13,7 @@ from harvester.sandbox.codes import API_KEY_MISMATCH, API_KEY_MISSING, AUTH_FAIL
 from harvester.sandbox.config import SandboxConfig
 from harvester.sandbox.dataset import Dataset
 from harvester.sandbox.faults import FaultPlan
+from harvester.sandbox.images import ImageStore
 from harvester.sandbox.lru import BoundedLRU
 from harvester.sandbox.ratelimit import TokenBucket
 from harvester.sandbox.seeded import uniform
@@ -38,6 +39,7 @@ class SandboxState:
         "config",
         "dataset",
         "faults",
+        "images",
         "stats",
         "tokens",
     )
@@ -52,6 +54,7 @@ class SandboxState:
             TokenBucket(config.rate, config.burst, self.clock) if config.rate is not None else None
         )
         self.faults = FaultPlan(config.seed, config.fault_rate, config.faults)
+        self.images = ImageStore()
         self._created: BoundedLRU[str, float] = BoundedLRU(config.max_searches)
         self._quota_held = 0  #: calls past the quota check, not yet billed or failed
         self._auth_failures = 0  #: for the seeded 401-or-200 choice (not reset with stats)
@@ -143,5 +146,6 @@ class SandboxState:
         self.stats.clear()
         self._created.clear()
         self.faults.reset()
+        self.images.clear()
         if self.bucket is not None:
             self.bucket.refill()

@@ -33,14 +33,31 @@ class EncodedPage:
 
 
 def encode_page(
-    search_id: str, offset: int, harvested_at: str, hits: Sequence[HitLike]
+    search_id: str,
+    offset: int,
+    harvested_at: str,
+    hits: Sequence[HitLike],
+    image: str | None = None,
 ) -> EncodedPage:
-    """Encode a page's hits as record lines; rank = offset + index + 1."""
+    """Encode a page's hits as record lines; rank = offset + index + 1. A search made
+    from an image adds `image` (the job's value) after `search_id`."""
     dumps = orjson.dumps
     lines = [
         dumps(
             {
                 "search_id": search_id,
+                "patent_id": hit.patent_id,
+                "patent_pn": hit.patent_pn,
+                "title": hit.title,
+                "score": hit.score,
+                "url": hit.url,
+                "rank": offset + index + 1,
+                "harvested_at": harvested_at,
+            }
+            if image is None
+            else {
+                "search_id": search_id,
+                "image": image,
                 "patent_id": hit.patent_id,
                 "patent_pn": hit.patent_pn,
                 "title": hit.title,

@@ -18,6 +18,7 @@ from operator import itemgetter
 
 from harvester.sink.checkpoint import Checkpoint
 from harvester.sink.errors import OutputError, UnknownSearch
+from harvester.sink.images import ImageUploaded, SearchCreated, record
 from harvester.sink.messages import Message, PageFetched, SearchEnded
 from harvester.sink.records import EncodedPage, encode_page, gzip_member, pack, shard_of, unpack
 from harvester.sink.shards import ShardSet
@@ -104,6 +105,9 @@ class Writer:
         checkpoint = self._checkpoint
         endings: dict[str, _Ending] = {}
         for message in messages:
+            if isinstance(message, ImageUploaded | SearchCreated):
+                record(checkpoint.connection, message)
+                continue
             found = checkpoint.search(message.search_id)
             if found is None:
                 stats.unknown.append(message.search_id)
@@ -128,7 +132,11 @@ class Writer:
                 continue
             stats.pages += 1
             page = encode_page(
-                message.search_id, message.offset, message.harvested_at, message.hits
+                message.created_id or message.search_id,
+                message.offset,
+                message.harvested_at,
+                message.hits,
+                message.image,
             )
             if message.search_id in ending_ids:
                 endings.setdefault(message.search_id, _Ending(sid)).pages.append(page)
