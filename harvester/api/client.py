@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import enum
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -23,9 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-import anyio
-
 import aiohttp
+import anyio
 import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -238,8 +238,11 @@ class PatSnapClient:
 
         async def send(query: dict[str, str], bearer: str) -> Upload:
             form = aiohttp.FormData()
-            form.add_field("image", data, filename=name, content_type=_content_type(data))
-            body, status, retry_after = await self._request("POST", UPLOAD_PATH, query, bearer, form)
+            # a BytesIO, not bytes: aiohttp warns that large raw bytes may block the loop
+            image = io.BytesIO(data)
+            form.add_field("image", image, filename=name, content_type=_content_type(data))
+            answer = await self._request("POST", UPLOAD_PATH, query, bearer, form)
+            body, status, retry_after = answer
             return parse_upload(body, http_status=status, retry_after=retry_after)
 
         return await self._authenticated({}, send)

@@ -74,6 +74,11 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"  calls     {calls}{'' if plan.exact else ' (sizes unknown until page 0; --probe)'}\n"
         f"  time      {span} at {plan.rate:.2f} req/s\n"
     )
+    if plan.creations or plan.uploads:
+        out.write(
+            f"  images    {plan.creations:,} searches to create (their first pages, counted"
+            f" above; more if a window closes), {plan.uploads:,} uploads at most\n"
+        )
     if plan.missed:
         out.write(
             f"  windows   {len(plan.missed)} search(es) may miss their window"

@@ -14,7 +14,6 @@ from typing import TextIO
 import anyio
 
 from harvester.api.auth import ApiKey, Credentials, credentials_from_env
-from harvester.api.errors import UsageError
 from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
 from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK, EXIT_SIGNAL, EXIT_STOPPED
 from harvester.engine.events import Observer
@@ -58,8 +57,6 @@ def job_and_out(args: argparse.Namespace) -> tuple[Job, Path, Partition | None]:
     """The job (with --partition I/N: this worker's share) and its output directory
     (default out/<job>/dt=<date>, plus part=I-of-N for a partition; --out as given)."""
     job = load_job(args.job, overrides=_overrides(args))
-    if any(search.is_image for search in job.searches):  # TEMP until the engine makes searches
-        raise UsageError("image entries validate, but run/plan cannot harvest them yet")
     out_dir = Path(args.out) if args.out else default_out_dir(job, datetime.now(UTC))
     part: Partition | None = getattr(args, "partition", None)
     if part is None:
@@ -88,6 +85,7 @@ def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
         dedupe=job.settings.dedupe,
         fresh=fresh,
         describe_changes=describe_changes,
+        images={s.search_id: s.image for s in job.searches if s.image is not None},
     )
 
 
@@ -104,6 +102,7 @@ def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
         validity_s=job.settings.validity_minutes * 60,
         grace_s=job.settings.grace_seconds,
         probe_only=probe_only,
+        recreate=job.settings.recreate,
     )
 
 

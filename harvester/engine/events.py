@@ -47,6 +47,8 @@ class HarvestStats:
     pages_left: int = 0  #: known pages still to fetch (page 0 of unstarted searches counts 1)
     soonest_deadline: float | None = None  #: epoch seconds, of unfinished searches
     current_rate: float = 0.0  #: requests/s the throttle allows now
+    creations: int = 0  #: searches created from images this run
+    uploads: int = 0  #: images uploaded this run
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
 

@@ -12,6 +12,7 @@ after the writer has it, so a page is never both lost and counted.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -33,17 +34,17 @@ from harvester.api.errors import (
 )
 from harvester.api.models import Page
 from harvester.engine.events import HarvestStats, NullObserver, Observer
+from harvester.engine.images import ImageApi, Images, WindowClosed
 from harvester.engine.rate import PacingStopped, Throttle
 from harvester.engine.retry import RetryPolicy
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
 from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
 from harvester.sink.checkpoint import SearchProgress
-from harvester.sink.messages import PageFetched, SearchEnded
+from harvester.sink.images import ImageProgress
+from harvester.sink.messages import Message, PageFetched, SearchEnded
 
 __all__ = ["Fetcher", "Harvest", "HarvestOptions"]
-
-Message = PageFetched | SearchEnded
 
 
 class Fetcher(Protocol):
@@ -67,6 +68,7 @@ class HarvestOptions:
     grace_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
+    recreate: int = 3  #: times an image's search may be created again after its window closed
 
 
 def iso(epoch: float) -> str:
@@ -93,8 +95,23 @@ class Harvest:
         throttle: Throttle | None = None,
         paced: bool = False,
         commit_window: int | None = None,
+        images: Mapping[str, ImageProgress] | None = None,
     ) -> None:
         self.stats = HarvestStats(searches=len(job.searches))
+        # searches made from images, just in time (engine/images.py); None for an ids-only job
+        self._images: Images | None = None
+        if any(search.is_image for search in job.searches):
+            if not isinstance(fetcher, ImageApi):
+                raise TypeError("a job with images needs a fetcher that can upload and create")
+            self._images = Images(
+                fetcher,
+                send,
+                validity_s=options.validity_s,
+                recreate=options.recreate,
+                clock=clock,
+                observer=observer,
+            )
+        self._image_progress = images or {}
         self.stop_error: StopRun | None = None
         self._fetcher = fetcher
         self._send = send
@@ -135,6 +152,8 @@ class Harvest:
             if state is not None and state.status is not None:
                 self.stats.already_final += 1
                 continue
+            if search.is_image and self._options.probe_only:
+                continue  # creating a search starts its clock: a plan never does
             created = search.created_at.timestamp() if search.created_at else start
             task = SearchTask(
                 search_id=search.search_id,
@@ -157,10 +176,16 @@ class Harvest:
             self._searches[search.search_id] = search
             self._filters[search.search_id] = search.filter_dict()
             tasks.append(task)
+            if self._images is not None and search.is_image:
+                progress_of = self._image_progress.get(search.search_id)
+                if not self._images.load(search, task, progress_of, self._clock()):
+                    continue  # waits, uncreated, until the pool can finish it in time
             if task.idle:  # every page landed before a kill; only the end is missing
                 self._to_end.append(task)
         self._active = len(tasks)
         self._sched.load(tasks)
+        if self._images is not None:
+            self._images.finish_loading()
 
     # --- control ------------------------------------------------------------------------
 
@@ -215,11 +240,19 @@ class Harvest:
                 continue
             now = self._clock()
             item = self._sched.next_page(now)
+            admit_at: float | None = None
+            if item is None and self._images is not None:
+                admitted = self._images.admit(self._sched.tasks, self._throttle.current_rate, now)
+                if isinstance(admitted, SearchTask):
+                    admitted.in_flight += 1  # its creation: page 0 of the image's ranking
+                    item = admitted, PageSpec(0, admitted.limit)
+                else:
+                    admit_at = admitted
             if item is not None:
                 self._uncommitted += 1  # until its call fails or the writer commits its page
                 return item
             wakeup = self._wakeup
-            wake_at = self._sched.next_wake()
+            wake_at = _earliest(self._sched.next_wake(), admit_at)
             with anyio.move_on_after(None if wake_at is None else max(0.0, wake_at - now)):
                 await wakeup.wait()
         return None
@@ -230,13 +263,21 @@ class Harvest:
         self.stats.calls += 1
         if attempt > 1:
             self.stats.retries += 1
+        used: str | None = None  # for an image: the search_id that answered
+        extra = 0  # calls beyond one that this page took (an upload, a closed search)
         try:
-            page = await self._fetcher.fetch_page(
-                task.search_id,
-                offset=spec.offset,
-                limit=spec.limit,
-                filters=self._filters[task.search_id],
-            )
+            filters = self._filters[task.search_id]
+            if self._images is not None and task.search_id in self._images.states:
+                waiting = max(0, self.stats.calls - self.stats.answered - 1)
+                lead = self._throttle.pause_left() + waiting / self._throttle.current_rate
+                page, used, calls = await self._images.call(
+                    task, spec.offset, spec.limit, filters, lead=lead
+                )
+                extra = calls - 1
+            else:
+                page = await self._fetcher.fetch_page(
+                    task.search_id, offset=spec.offset, limit=spec.limit, filters=filters
+                )
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
             self._uncommitted -= 1
             self._unsent(task, spec, attempt)
@@ -246,7 +287,7 @@ class Harvest:
             await self._failed(task, spec, attempt, exc)
         else:
             self.stats.answered += 1
-            await self._landed(task, spec, attempt, page)
+            await self._landed(task, spec, attempt, page, used, extra)
         self._wake()
 
     def _unsent(self, task: SearchTask, spec: PageSpec, attempt: int) -> None:
@@ -258,7 +299,15 @@ class Harvest:
             del task.attempts[spec.offset]
         self._sched.requeue(task, spec)
 
-    async def _landed(self, task: SearchTask, spec: PageSpec, attempt: int, page: Page) -> None:
+    async def _landed(
+        self,
+        task: SearchTask,
+        spec: PageSpec,
+        attempt: int,
+        page: Page,
+        used: str | None = None,
+        extra: int = 0,
+    ) -> None:
         self._throttle.recovered()
         self._quota_streak.clear()
         await self._send.send(
@@ -269,8 +318,10 @@ class Harvest:
                 total=task.total if task.total is not None else page.total,
                 hits=page.hits,
                 harvested_at=iso(self._clock()),
-                calls=attempt,
+                calls=attempt + extra,
                 retries=attempt - 1,
+                image=self._searches[task.search_id].image,
+                created_id=used,
             )
         )
         self._sched.landed(task, spec, page.total)
@@ -297,6 +348,18 @@ class Harvest:
             if task.in_flight == 0:
                 await self._finish(task)
             return
+        if isinstance(exc, WindowClosed):  # an image's search closed once too often
+            self._sched.drop(task)
+            self._decide(task, "expired", exc)
+            if task.in_flight == 0:
+                await self._finish(task)
+            return
+        # an image's search is created again when its window closes: no window ends it
+        window_end = (
+            math.inf
+            if self._images is not None and task.search_id in self._images.states
+            else task.deadline + self._options.grace_s
+        )
         if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
             exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
         if isinstance(exc, StopRun):
@@ -327,7 +390,7 @@ class Harvest:
                 self.stop(f"PatSnap stopped the run: {exc} (persisted)")
                 return
             task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
-            if now <= task.deadline + self._options.grace_s:
+            if now <= window_end:
                 self._sched.requeue(task, spec)
                 return
         status = "expired" if now > task.deadline else "failed"
@@ -337,7 +400,7 @@ class Harvest:
             tries = attempt - task.refused.get(spec.offset, 0)
             if self._options.retry.allows(tries, unknown_code=unknown):
                 retry_at = now + self._options.retry.delay(tries, self._rng)
-                if retry_at <= task.deadline + self._options.grace_s:
+                if retry_at <= window_end:
                     self._sched.park(task, spec, retry_at)
                     self._observer.event(
                         "retry",
@@ -396,7 +459,7 @@ class Harvest:
                 reachable=reachable(task.total, task.limit) if task.total is not None else 0,
                 error_code=exc.code if exc else None,
                 error_msg=exc.message if exc else None,
-                deadline=iso(task.deadline),
+                deadline=iso(task.deadline) if math.isfinite(task.deadline) else "",
                 calls=extra,
                 retries=extra - len(unlanded),
             )
@@ -425,4 +488,13 @@ class Harvest:
             (len(t.pending) if t.started else 1) + t.in_flight + t.waiting for t in live
         )
         self.stats.current_rate = self._throttle.current_rate
+        if self._images is not None:
+            self.stats.creations = self._images.creations
+            self.stats.uploads = self._images.uploads
         return self.stats
+
+
+def _earliest(*moments: float | None) -> float | None:
+    """The earliest of the moments given, None if none is."""
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None

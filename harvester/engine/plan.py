@@ -3,6 +3,10 @@
 Pure: it takes what is known (totals from page 0 of earlier runs or a probe) and the
 rate, and replays the scheduler's order on paper. Where a total is unknown the search
 costs between 1 call (empty or small) and 11 calls (1,100 hits or more at limit 100).
+
+A search made from an image costs the same, its creation being its first page, plus an
+upload for a local image; its window opens when the run creates it, so it meets its window
+when its own calls fit in one. A plan never creates a search (that would start its clock).
 """
 
 from __future__ import annotations
@@ -38,16 +42,18 @@ class JobPlan:
     searches: tuple[SearchPlan, ...]
     final: int  #: searches already final in the checkpoint
     rate: float  #: requests/s the plan assumes (the throttle's, margin included)
+    creations: int = 0  #: searches to create from images, at least (once each)
+    uploads: int = 0  #: local images to upload, at most (a live upload is reused)
 
     @property
     def calls_min(self) -> int:
-        """Calls still needed if every unknown search is small."""
-        return sum(s.calls_min for s in self.searches)
+        """Calls still needed if every unknown search is small (uploads included)."""
+        return sum(s.calls_min for s in self.searches) + self.uploads
 
     @property
     def calls_max(self) -> int:
-        """Calls still needed if every unknown search is big."""
-        return sum(s.calls_max for s in self.searches)
+        """Calls still needed if every unknown search is big (uploads included)."""
+        return sum(s.calls_max for s in self.searches) + self.uploads
 
     @property
     def exact(self) -> bool:
@@ -72,19 +78,23 @@ def plan_job(
     """Plan `job` given `known[search_id] = (total, done offsets, final)` from a checkpoint."""
     effective = rate * margin
     rows: list[tuple[float, int, int, int, bool, str]] = []
-    final = 0
+    final = creations = uploads = 0
     for index, search in enumerate(job.searches):
         total, done, is_final = known.get(search.search_id, (None, frozenset(), False))
         if is_final:
             final += 1
             continue
         created = search.created_at.timestamp() if search.created_at else start
-        deadline = created + validity_s
+        # an image's window opens when the run creates its search: after everything else
+        deadline = math.inf if search.is_image else created + validity_s
         if total is None:
             low, high = 1, min_calls(10**9, search.limit)
         else:
             left = sum(1 for p in plan_pages(total, search.limit) if p.offset not in done)
             low = high = left
+        if search.is_image:
+            creations += 1
+            uploads += search.image_path is not None
         rows.append((deadline, high, index, low, total is not None, search.search_id))
     rows.sort(key=lambda row: (row[0], row[1], row[2]))
     plans = []
@@ -92,7 +102,8 @@ def plan_job(
     for deadline, high, _, low, is_known, search_id in rows:
         sent += high
         finish = start + sent / effective if effective > 0 else math.inf
-        plans.append(
-            SearchPlan(search_id, deadline, is_known, low, high, finish, finish <= deadline)
-        )
-    return JobPlan(tuple(plans), final, effective)
+        meets = finish <= deadline
+        if math.isinf(deadline):  # an image: its own calls must fit in one window
+            meets = effective > 0 and high / effective <= validity_s
+        plans.append(SearchPlan(search_id, deadline, is_known, low, high, finish, meets))
+    return JobPlan(tuple(plans), final, effective, creations, uploads)

@@ -125,6 +125,10 @@ class Throttle:
         """Requests/s in force now."""
         return self.rate * self._factor
 
+    def pause_left(self) -> float:
+        """Seconds until calls may leave again after a push-back (0 when not paused)."""
+        return max(0.0, self._pause_until - self._clock())
+
     async def acquire(self) -> None:
         """Wait until one more call may leave; PacingStopped once the throttle is closed."""
         if self._closed:

@@ -19,10 +19,11 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from harvester.engine.events import Observer
-from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions, Message
+from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
 from harvester.jobs import Job
 from harvester.sink import CommitStats, Sink
+from harvester.sink.messages import Message
 
 __all__ = ["prepare", "run_harvest"]
 
@@ -61,6 +62,7 @@ def prepare(
         throttle=throttle,
         paced=throttle is not None,
         commit_window=options.concurrency,
+        images=sink.image_progress(),
     )
     return harvest, receive
 

@@ -74,12 +74,12 @@ def check_image_file(path: Path) -> str | None:
 
 
 def image_search(
-    kind: str, value: str, layer: Layer, source: str, base_dir: Path
+    kind: str, value: object, layer: Layer, source: str, base_dir: Path
 ) -> tuple[Search | None, str | None]:
     """The Search of one image entry (`kind` "image_url" or "image"), or the problem."""
     if kind == "image_url":
         problem = check_image_url(value)
-        if problem is not None:
+        if problem is not None or not isinstance(value, str):
             return None, problem
         url = value.strip()
         search = Search(IMAGE_KEY_PREFIX + url, None, layer.limit, layer.filters, source)
@@ -117,8 +117,8 @@ def read_images_file(
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        into.problem(at(shown, line), "images_file", "is not UTF-8 text")
+        bad_line = data[: error.start].count(b"\n") + 1
+        into.problem(at(shown, bad_line), "images_file", "is not UTF-8 text")
         return
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()

@@ -215,9 +215,7 @@ class _Loader:
         def report(key: str, message: str) -> None:
             self.problem(("search", index, key), f"{label}.{key}", message)
 
-        own = self.layering.apply(
-            table, defaults, report, other_keys=_KINDS, elsewhere=_TO_JOB
-        )
+        own = self.layering.apply(table, defaults, report, other_keys=_KINDS, elsewhere=_TO_JOB)
         kinds = [key for key in _KINDS if key in table]
         if not kinds:
             self.problem(("search", index), label, _ID_OR_FILE)
