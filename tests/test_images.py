@@ -6,6 +6,8 @@ stop the job before any paid call."""
 from __future__ import annotations
 
 import hashlib
+import signal
+import sqlite3
 import struct
 import zlib
 from collections.abc import Iterable
@@ -33,6 +35,8 @@ from tests.test_harvest_support import (
     run_cli,
     sandbox_config,
     search_total,
+    start_cli,
+    wait_until,
     write_job,
 )
 
@@ -253,3 +257,69 @@ async def test_ids_only_output_has_no_image_fields(tmp_path: Path) -> None:
     ]
     line = read_searches(out)["SBX-150-plain"]
     assert "image" not in line and "search_ids" not in line and "creations" not in line
+
+
+def committed_image_pages(out: Path) -> set[tuple[str, int, int]]:
+    """(image key, offset, limit) of every page the checkpoint holds, read straight from
+    SQLite (read-only), independently of the harvester's code."""
+    path = out / "_checkpoint.sqlite"
+    if not path.exists():
+        return set()
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            'SELECT s.search_id, p."offset", p."limit" FROM pages p JOIN searches s USING (sid)'
+        ).fetchall()
+    except sqlite3.OperationalError:  # created but not yet filled
+        return set()
+    finally:
+        db.close()
+    return {(key, offset, limit) for key, offset, limit in rows}
+
+
+async def test_kill_9_twice_during_an_image_job_then_resume_gives_exact_output(
+    tmp_path: Path, dataset: Dataset
+) -> None:
+    urls = [f"https://img.example.com/SBX-{1120 + 9 * i}-vase{i}.jpg" for i in range(4)]
+    files = [png(tmp_path / f"SBX-{1150 + i}-cup{i}.png", seed=20 + i) for i in range(2)]
+    # files first: their uploads are committed well before the first kill (an upload
+    # answered but not yet committed when the process dies is the one upload a resume
+    # cannot know of)
+    entries = [{"image": f.name} for f in files] + [{"image_url": url} for url in urls]
+    job = write_job(tmp_path, entries, rate=25, concurrency=4, validity_minutes=1)
+    out = tmp_path / "out"
+    args = ["run", str(job), "--out", str(out)]
+    async with running_sandbox(sandbox_config(SEED, validity_s=60)) as sandbox:
+        env = cli_env(sandbox.url)
+        rankings = {url: ranking_key(url) for url in urls}
+        rankings |= {f.name: uploaded_ranking(sandbox.url, f) for f in files}
+        by_key = {f"image:{image}": ranking for image, ranking in rankings.items()}
+        paid_at_kill: list[tuple[set[str], dict[str, int]]] = []
+        for kill_after in (8, 30):  # pages committed: early (uploads going on), then mid-job
+            cli = await start_cli(args, env, tmp_path)
+            await wait_until(
+                lambda n=kill_after: len(committed_image_pages(out)) >= n,
+                timeout=60,
+                what=f"{kill_after} pages committed",
+            )
+            cli.send(signal.SIGKILL)
+            assert await cli.wait() == -signal.SIGKILL
+            await wait_until(lambda: sandbox.stats.in_flight == 0, 10, "the sandbox to settle")
+            committed = {
+                f"{by_key[key]}|{offset}|{limit}"
+                for key, offset, limit in committed_image_pages(out)
+            }
+            paid_at_kill.append((committed, dict(sandbox.stats.billed_by_key)))
+        code, cli = await run_cli(args, env, tmp_path, timeout=120)
+        stats = sandbox.stats
+    assert code == 0, cli
+    lines = image_lines(out)
+    check_image_records(read_records(out), dataset, rankings, lines)
+    assert stats.uploads == stats.upload_calls == 2  # each file uploaded once, across kills
+    assert all(line["uploads"] == 1 for image, line in lines.items() if image.endswith(".png"))
+    for committed, billed in paid_at_kill:  # a page committed before a kill is never paid again
+        assert committed and all(stats.billed_by_key[key] == billed[key] for key in committed)
+    # windows of a minute: a resume goes on with the searches it made (a creation cut off
+    # by a kill before its page was committed may be made again)
+    assert 6 <= stats.creations <= 8
+    assert all(line["status"] == "truncated" for line in lines.values())
