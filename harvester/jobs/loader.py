@@ -42,6 +42,7 @@ _ID_OR_FILE = (
     'image_url = "<http(s) URL of a JPG/PNG>", image = "<path of a local JPG/PNG>" or '
     'images_file = "<path of a file of image URLs or paths>"'
 )
+_NO_CREATED_AT = "does not apply to an image: the run creates its search, and its window opens then"
 #: The keys that say what a [[search]] harvests; an entry holds exactly one of them.
 _KINDS = ("id", "ids_file", "image_url", "image", "images_file")
 
@@ -231,8 +232,14 @@ class _Loader:
         if kind == "ids_file":
             self._ids_file(table["ids_file"], own, ("search", index, "ids_file"), label)
         elif kind == "images_file":
+            if "created_at" in table:
+                report("created_at", _NO_CREATED_AT)
+                return
             self._images_file(table["images_file"], own, ("search", index, "images_file"), label)
         elif kind in ("image_url", "image"):
+            if "created_at" in table:
+                report("created_at", _NO_CREATED_AT)
+                return
             source = self.where("search", index, kind)
             search, message = image_search(kind, table[kind], own, source, self.path.parent)
             if search is None:
