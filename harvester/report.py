@@ -157,6 +157,10 @@ def format_summary(
         f" {totals.get('duplicates', 0):,} duplicates dropped",
         f"  calls     {stats.calls:,} this run ({stats.retries:,} retries,"
         f" {stats.calls / max(elapsed, 1e-9):.1f}/s), {stats.pages:,} pages",
+    ]
+    if stats.creations or stats.uploads:
+        lines.append(f"  images    {stats.creations:,} searches created, {stats.uploads:,} uploads")
+    lines += [
         f"  output    {out_dir}",
     ]
     if stop_reason:

@@ -6,6 +6,7 @@ stop the job before any paid call."""
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 import sqlite3
 import struct
@@ -13,6 +14,8 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harvester.api import ClientCredentials, PatSnapClient
 from harvester.engine.harvest import HarvestOptions
@@ -323,3 +326,33 @@ async def test_kill_9_twice_during_an_image_job_then_resume_gives_exact_output(
     # by a kill before its page was committed may be made again)
     assert 6 <= stats.creations <= 8
     assert all(line["status"] == "truncated" for line in lines.values())
+
+
+async def test_parquet_export_and_metrics_carry_the_image(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    url = "https://img.example.com/SBX-150-desk.jpg"
+    png(tmp_path / "SBX-90-pen.png", seed=9)
+    entries = [{"image_url": url}, {"image": "SBX-90-pen.png"}, "SBX-120-anid"]
+    job = write_job(tmp_path, entries, rate=50)
+    out, metrics = tmp_path / "out", tmp_path / "metrics.prom"
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        env = cli_env(sandbox.url)
+        run = ["run", str(job), "--out", str(out), "--metrics-file", str(metrics)]
+        code, cli = await run_cli(run, env, tmp_path)
+        assert code == 0, cli
+        assert "images    2 searches created, 1 uploads" in cli.stdout
+        code, cli = await run_cli(["export", str(out), "--format", "parquet"], env, tmp_path)
+        assert code == 0, cli
+    table = pq.read_table(sorted(out.glob("part-*.parquet")))
+    assert table.column_names[:2] == ["search_id", "image"]
+    rows = table.select(["search_id", "image"]).to_pylist()
+    by_image: dict[str | None, int] = {}
+    for row in rows:
+        by_image[row["image"]] = by_image.get(row["image"], 0) + 1
+        if row["image"] is None:
+            assert row["search_id"] == "SBX-120-anid"
+    assert set(by_image) == {url, "SBX-90-pen.png", None}
+    assert sum(by_image.values()) == sum(1 for _ in read_records(out))
+    text = metrics.read_text()
+    assert re.search(r"\npatsnap_harvester_creations_total\{[^}]*\} 2\n", text), text
+    assert re.search(r"\npatsnap_harvester_uploads_total\{[^}]*\} 1\n", text), text

@@ -270,10 +270,16 @@ class Harvest:
             if self._images is not None and task.search_id in self._images.states:
                 waiting = max(0, self.stats.calls - self.stats.answered - 1)
                 lead = self._throttle.pause_left() + waiting / self._throttle.current_rate
-                page, used, calls = await self._images.call(
-                    task, spec.offset, spec.limit, filters, lead=lead
-                )
+                try:
+                    page, used, calls = await self._images.call(
+                        task, spec.offset, spec.limit, filters, lead=lead
+                    )
+                finally:
+                    self.stats.creations = self._images.creations
+                    self.stats.uploads = self._images.uploads
                 extra = calls - 1
+                self.stats.calls += extra  # an upload, a call refused by a closed search
+                self.stats.answered += extra
             else:
                 page = await self._fetcher.fetch_page(
                     task.search_id, offset=spec.offset, limit=spec.limit, filters=filters
