@@ -27,6 +27,7 @@ NOTABLE = frozenset(
         "slow_down",
         "search_expired",
         "search_failed",
+        "search_closed",
         "run_stopping",
         "run_started",
         "progress",

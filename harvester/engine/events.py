@@ -2,8 +2,9 @@
 
 The engine never prints; the CLI gives it an `Observer` and renders events as a terminal
 progress line or JSON lines. Event names are stable (`page_done`, `retry`, `slow_down`,
-`search_done`, `search_expired`, `search_failed`, `run_stopping`), fields are plain values
-and never a secret.
+`search_done`, `search_expired`, `search_failed`, `run_stopping`; for images
+`image_uploaded`, `search_created`, `search_closed`), fields are plain values and never a
+secret.
 """
 
 from __future__ import annotations
