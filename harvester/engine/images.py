@@ -233,10 +233,14 @@ class Images:
             if state.url is None or state.url_expires_at <= self._clock() + UPLOAD_SLACK_S:
                 calls += 1
             url = await self._url(state)
+            asked = self._clock()
             created = await self._api.create_search(
                 url, offset=offset, limit=limit, filters=filters
             )
-            at = self._clock()
+            answered = self._clock()
+            # PatSnap started the window somewhere between the call leaving (after its wait
+            # for a slot) and its answer: count it from up to a margin before the answer
+            at = answered - min(answered - asked, self.margin)
             state.created_id, state.created_at = created.search_id, at
             state.creations += 1
             self.creations += 1
