@@ -489,7 +489,9 @@ class Harvest:
     def snapshot(self) -> HarvestStats:
         """The counters, with the fields that cost a pass over all searches filled in."""
         live = [t for t in self._sched.tasks.values() if not t.ended]
-        self.stats.soonest_deadline = min((t.deadline for t in live), default=None)
+        # an image not created yet has no window (an infinite deadline): not a deadline
+        deadlines = (t.deadline for t in live if math.isfinite(t.deadline))
+        self.stats.soonest_deadline = min(deadlines, default=None)
         self.stats.pages_left = sum(
             (len(t.pending) if t.started else 1) + t.in_flight + t.waiting for t in live
         )

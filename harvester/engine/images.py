@@ -1,10 +1,11 @@
 """Searches made from images, just in time: the pool owns each search's window.
 
     images = Images(api, send, validity_s=1200, recreate=3)
-    fresh = images.load(search, task, progress.get(key), now)   # at set-up, per image
-    page, used = await images.call(task, spec, calls_out=3, rate=10)
+    scheduled = images.load(search, task, progress.get(key), now)   # at set-up, per image
+    task = images.admit(scheduler.tasks, rate, now)   # a fresh image the pool can finish
+    page, used, calls = await images.call(task, offset, limit, filters, lead=0.4)
 
-An image's search is created when the pool can finish it inside its window (`admits`),
+An image's search is created when the pool can finish it inside its window (`admit`),
 never up front: its creation is a paid call whose answer is the search's first page. A
 page is fetched from the image's live search; when the window is about to close (or the
 API answers that the search failed) the next call creates the search again and carries on
