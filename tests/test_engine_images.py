@@ -1,0 +1,237 @@
+"""The engine's image side on its own: a fake API that records calls, a fake clock.
+
+When a search is created (and from which offset), when an upload is reused or made again,
+how many searches the pool admits, and that calls waiting on a creation share it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from harvester.api.errors import SearchFailed, TransportError
+from harvester.api.models import Created, Hit, Page, Upload
+from harvester.engine.images import Images, WindowClosed, pages_of_unknown
+from harvester.engine.schedule import SearchTask
+from harvester.jobs import Search
+from harvester.sink.images import ImageProgress, ImageUploaded, SearchCreated
+from harvester.sink.messages import Message
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeApi:
+    """Answers every call at once; a results call for a search in `closed` fails."""
+
+    def __init__(self, clock: Clock, total: int = 1100) -> None:
+        self.clock = clock
+        self.total = total
+        self.log: list[tuple[Any, ...]] = []
+        self.closed: set[str] = set()
+        self.gate: anyio.Event | None = None  #: when set, creations wait for it
+        self.made = 0
+
+    async def create_search(
+        self, url: str, *, offset: int = 0, limit: int, filters: Mapping[str, str]
+    ) -> Created:
+        self.log.append(("create", url, offset))
+        if self.gate is not None:
+            await self.gate.wait()
+        self.made += 1
+        return Created(f"S{self.made}", self._page(offset))
+
+    async def upload_image(self, path: Path) -> Upload:
+        self.log.append(("upload", path.name))
+        return Upload(f"https://cdn.example/{path.name}?v={len(self.log)}", 32400)
+
+    async def fetch_page(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        self.log.append(("results", search_id, offset))
+        if search_id in self.closed:
+            raise SearchFailed("Invalid parameter!", code=68300004)
+        return self._page(offset)
+
+    def _page(self, offset: int) -> Page:
+        return Page((Hit(f"P{offset}", None, None, None, None),), self.total)
+
+
+Streams = tuple[ObjectSendStream[Message], ObjectReceiveStream[Message]]
+
+
+@pytest.fixture
+def streams() -> Iterator[Streams]:
+    """The writer's stream (the test reads what the image side sent), closed afterwards."""
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    with send, receive:
+        yield send, receive
+
+
+def setup(
+    tmp_path: Path, clock: Clock, streams: Streams, *, local: bool = False, recreate: int = 3
+) -> tuple[Images, FakeApi, SearchTask, Search, ObjectReceiveStream[Message]]:
+    send, receive = streams
+    api = FakeApi(clock)
+    images = Images(api, send, validity_s=60, recreate=recreate, clock=clock)
+    if local:
+        path = tmp_path / "lamp.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n")
+        search = Search("image:lamp.png", None, 100, (), "job:3", "lamp.png", None, path)
+    else:
+        url = "https://img.example/chair.jpg"
+        search = Search(f"image:{url}", None, 100, (), "job:3", url, url, None)
+    task = SearchTask(search.search_id, 0, math.inf, 100)
+    return images, api, task, search, receive
+
+
+def drained(receive: ObjectReceiveStream[Message]) -> list[Message]:
+    out = []
+    while True:
+        try:
+            out.append(receive.receive_nowait())
+        except anyio.WouldBlock:
+            return out
+
+
+async def test_the_first_call_creates_the_search_and_its_answer_is_the_page(
+    tmp_path: Path, streams: Streams
+) -> None:
+    clock = Clock()
+    images, api, task, search, receive = setup(tmp_path, clock, streams)
+    assert images.load(search, task, None, clock()) is False  # fresh: waits for admission
+    page, used, calls = await images.call(task, 0, 100, {}, lead=0)
+    assert (used, calls, page.hits[0].patent_id) == ("S1", 1, "P0")
+    assert api.log == [("create", "https://img.example/chair.jpg", 0)]
+    assert task.deadline == pytest.approx(clock() + 60)
+    [created] = drained(receive)
+    assert created == SearchCreated(search.search_id, "S1", clock())
+    clock.now += 10
+    _, used, _ = await images.call(task, 100, 100, {}, lead=0)
+    assert used == "S1" and api.log[-1] == ("results", "S1", 100)
+
+
+async def test_a_closing_window_makes_the_search_again_at_the_page_asked_for(
+    tmp_path: Path, streams: Streams
+) -> None:
+    clock = Clock()
+    images, api, task, search, _ = setup(tmp_path, clock, streams)
+    images.load(search, task, None, clock())
+    await images.call(task, 0, 100, {}, lead=0)
+    clock.now += 59  # within a margin (2 s) of the window's end
+    _, used, _ = await images.call(task, 300, 100, {}, lead=0)
+    assert used == "S2" and api.log[-1] == ("create", "https://img.example/chair.jpg", 300)
+    clock.now += 30  # the call would wait 31 s for its slot: past S2's window
+    _, used, _ = await images.call(task, 400, 100, {}, lead=31)
+    assert used == "S3"
+
+
+async def test_a_search_the_api_says_failed_is_made_again_until_the_limit(
+    tmp_path: Path, streams: Streams
+) -> None:
+    clock = Clock()
+    images, api, task, search, _ = setup(tmp_path, clock, streams, recreate=1)
+    images.load(search, task, None, clock())
+    await images.call(task, 0, 100, {}, lead=0)
+    api.closed.add("S1")
+    page, used, calls = await images.call(task, 100, 100, {}, lead=0)
+    assert (used, calls) == ("S2", 2)  # the refused call, then the creation
+    assert api.log[-2:] == [
+        ("results", "S1", 100),
+        ("create", "https://img.example/chair.jpg", 100),
+    ]
+    api.closed.add("S2")
+    with pytest.raises(WindowClosed, match="created 2 times"):
+        await images.call(task, 200, 100, {}, lead=0)
+
+
+async def test_a_transient_failure_inside_the_window_is_the_callers_to_retry(
+    tmp_path: Path, streams: Streams
+) -> None:
+    clock = Clock()
+    images, api, task, search, _ = setup(tmp_path, clock, streams)
+    images.load(search, task, None, clock())
+    await images.call(task, 0, 100, {}, lead=0)
+
+    async def broken(*args: Any, **kwargs: Any) -> Page:
+        raise TransportError("connection reset")
+
+    api.fetch_page = broken  # type: ignore[method-assign]
+    with pytest.raises(TransportError):
+        await images.call(task, 100, 100, {}, lead=0)
+    assert images.states[search.search_id].created_id == "S1"  # still live
+
+
+async def test_calls_waiting_on_a_creation_share_it(tmp_path: Path, streams: Streams) -> None:
+    clock = Clock()
+    images, api, task, search, _ = setup(tmp_path, clock, streams)
+    images.load(search, task, ImageProgress(creations=(("S0", clock() - 100),)), clock())
+    task.total = 1100
+    api.made = 0
+    api.gate = anyio.Event()
+    used: list[str] = []
+
+    async def one(offset: int) -> None:
+        used.append((await images.call(task, offset, 100, {}, lead=5))[1])
+
+    async with anyio.create_task_group() as tg:
+        for offset in (100, 200, 300):
+            tg.start_soon(one, offset)
+        await anyio.wait_all_tasks_blocked()
+        api.gate.set()
+    assert sorted(used) == ["S1", "S1", "S1"]
+    assert [entry[0] for entry in api.log] == ["create", "results", "results"]
+
+
+async def test_a_local_image_is_uploaded_once_and_again_only_when_its_url_expires(
+    tmp_path: Path, streams: Streams
+) -> None:
+    clock = Clock()
+    images, api, task, search, receive = setup(tmp_path, clock, streams, local=True)
+    live = ImageProgress(url="https://cdn.example/old", url_expires_at=clock() + 3600, uploads=1)
+    images.load(search, task, live, clock())
+    await images.call(task, 0, 100, {}, lead=0)
+    assert api.log == [("create", "https://cdn.example/old", 0)]  # reused from the checkpoint
+    clock.now += 3600  # the URL has expired by the next creation
+    images.states[search.search_id].created_id = None
+    await images.call(task, 100, 100, {}, lead=0)
+    assert [entry[0] for entry in api.log] == ["create", "upload", "create"]
+    uploaded = [m for m in drained(receive) if isinstance(m, ImageUploaded)]
+    assert len(uploaded) == 1 and uploaded[0].expires_at == clock() + 32400
+    assert images.states[search.search_id].uploads == 2 and images.uploads == 1
+
+
+def test_admission_keeps_the_pool_inside_a_window(streams: Streams) -> None:
+    clock = Clock()
+    images = Images(FakeApi(clock), streams[0], validity_s=20, recreate=3, clock=clock)
+    tasks: dict[str, SearchTask] = {}
+    for n in range(3):
+        url = f"https://img.example/{n}.jpg"
+        search = Search(f"image:{url}", None, 100, (), f"job:{n}", url, url, None)
+        task = SearchTask(search.search_id, n, math.inf, 100)
+        tasks[search.search_id] = task
+        images.load(search, task, None, clock())
+    images.finish_loading()
+    # 20 s windows at 10 calls/s: 16 s planned (a fifth kept), less a 2 s margin = 140 calls
+    first = images.admit(tasks, 10.0, clock())
+    assert isinstance(first, SearchTask) and first.index == 0
+    first.total, first.pending = 1100, [object()] * 125  # type: ignore[list-item]
+    second = images.admit(tasks, 10.0, clock())
+    assert isinstance(second, SearchTask) and second.index == 1
+    second.in_flight = 1  # its creation is out: its size is unknown, so 11 pages
+    later = images.admit(tasks, 10.0, clock())
+    assert isinstance(later, float)
+    backlog = 125 + pages_of_unknown(100)
+    assert later == pytest.approx(clock() + (backlog + 11) / 10.0 - (0.8 * 20 - 2))
