@@ -146,7 +146,7 @@ async def test_a_search_the_api_says_failed_is_made_again_until_the_limit(
     images.load(search, task, None, clock())
     await images.call(task, 0, 100, {}, lead=0)
     api.closed.add("S1")
-    page, used, calls = await images.call(task, 100, 100, {}, lead=0)
+    _, used, calls = await images.call(task, 100, 100, {}, lead=0)
     assert (used, calls) == ("S2", 2)  # the refused call, then the creation
     assert api.log[-2:] == [
         ("results", "S1", 100),
