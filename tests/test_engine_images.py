@@ -228,9 +228,11 @@ def test_admission_keeps_the_pool_inside_a_window(streams: Streams) -> None:
     first = images.admit(tasks, 10.0, clock())
     assert isinstance(first, SearchTask) and first.index == 0
     first.total, first.pending = 1100, [object()] * 125  # type: ignore[list-item]
+    clock.now += 1  # the pool's backlog is counted anew at most once a second
     second = images.admit(tasks, 10.0, clock())
     assert isinstance(second, SearchTask) and second.index == 1
     second.in_flight = 1  # its creation is out: its size is unknown, so 11 pages
+    clock.now += 1
     later = images.admit(tasks, 10.0, clock())
     assert isinstance(later, float)
     backlog = 125 + pages_of_unknown(100)

@@ -44,6 +44,8 @@ __all__ = ["ImageApi", "ImageState", "Images", "WindowClosed", "pages_of_unknown
 UPLOAD_SLACK_S = 60.0
 #: Share of a window not planned for when admitting a search.
 ADMIT_SLACK = 0.2
+#: How often admission counts the pool's backlog anew (seconds).
+BACKLOG_EVERY_S = 1.0
 
 
 def pages_of_unknown(limit: int) -> int:
@@ -116,6 +118,8 @@ class Images:
         self.fresh: list[SearchTask] = []  #: never created, in file order (reversed: pop)
         self.uploads = 0  #: upload calls answered this run
         self.creations = 0  #: searches created this run
+        self._backlog = (-math.inf, 0)  #: (when counted, pages) for admission
+        self._recount_s = min(BACKLOG_EVERY_S, validity_s / 20)
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -153,23 +157,21 @@ class Images:
         """The next fresh image to create if the pool can finish it inside its window;
         else when to ask again (epoch seconds); None when no image waits.
 
-        What the pool already holds (pages pending, in flight or parked of every started
-        search, and a whole search for each one whose size is still unknown) goes first
-        (earlier deadlines); the new search must then fit before its own window closes.
+        What the pool already holds for deadlines before the new search's (pages pending, in
+        flight or parked of every started search, and a whole search for each one whose size
+        is still unknown) goes first; the new search must then fit before its window closes.
+        The count is a pass over every search, so it is taken at most once a second (a
+        twentieth of a window, if shorter) and kept up to date in between with the searches
+        admitted since.
         """
         while self.fresh and self.fresh[-1].ended:
             self.fresh.pop()
         if not self.fresh:
             return None
         task = self.fresh[-1]
-        backlog = 0
-        for other in tasks.values():
-            if other.ended:
-                continue
-            if other.started:
-                backlog += len(other.pending) + other.in_flight + other.waiting
-            elif other.in_flight or other.pending or other.waiting:  # (not a fresh image)
-                backlog += pages_of_unknown(other.limit)
+        counted_at, backlog = self._backlog
+        if now - counted_at >= self._recount_s or now < counted_at:
+            counted_at, backlog = now, self._count_backlog(tasks, now + self._validity)
         needed = backlog + pages_of_unknown(task.limit)
         # a fifth of the window kept for what the rate does not show: push-backs and their
         # pauses, retries, latency
@@ -178,7 +180,22 @@ class Images:
         if late > 0 and backlog > 0:
             return now + late
         self.fresh.pop()
+        self._backlog = counted_at, needed
         return task
+
+    @staticmethod
+    def _count_backlog(tasks: Mapping[str, SearchTask], before: float) -> int:
+        """Pages the pool holds for searches whose window closes before `before`."""
+        backlog = 0
+        for other in tasks.values():
+            # (an image admitted but not created yet has no deadline: it counts)
+            if other.ended or before < other.deadline < math.inf:
+                continue
+            if other.started:
+                backlog += len(other.pending) + other.in_flight + other.waiting
+            elif other.in_flight or other.pending or other.waiting:
+                backlog += pages_of_unknown(other.limit)
+        return backlog
 
     # --- calls --------------------------------------------------------------------------
 
