@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from harvester.api import ClientCredentials, PatSnapClient
@@ -356,3 +357,31 @@ async def test_parquet_export_and_metrics_carry_the_image(tmp_path: Path) -> Non
     text = metrics.read_text()
     assert re.search(r"\npatsnap_harvester_creations_total\{[^}]*\} 2\n", text), text
     assert re.search(r"\npatsnap_harvester_uploads_total\{[^}]*\} 1\n", text), text
+
+
+async def test_a_resume_after_the_window_closed_creates_the_search_again_and_goes_on(
+    tmp_path: Path, dataset: Dataset
+) -> None:
+    url = "https://img.example.com/SBX-1100-clock.png"
+    job = write_job(tmp_path, [{"image_url": url}], rate=8, concurrency=2, validity_minutes=0.05)
+    out = tmp_path / "out"
+    args = ["run", str(job), "--out", str(out)]
+    async with running_sandbox(sandbox_config(SEED, validity_s=3)) as sandbox:
+        env = cli_env(sandbox.url)
+        cli = await start_cli(args, env, tmp_path)
+        await wait_until(lambda: len(committed_image_pages(out)) >= 3, 30, "3 pages committed")
+        cli.send(signal.SIGKILL)
+        assert await cli.wait() == -signal.SIGKILL
+        await wait_until(lambda: sandbox.stats.in_flight == 0, 10, "the sandbox to settle")
+        key = ranking_key(url)
+        committed = {f"{key}|{o}|{n}" for _, o, n in committed_image_pages(out)}
+        billed = dict(sandbox.stats.billed_by_key)
+        await anyio.sleep(3.5)  # the search made before the kill is dead now
+        code, cli = await run_cli(args, env, tmp_path)
+        stats = sandbox.stats
+    assert code == 0, cli
+    line = image_lines(out)[url]
+    assert line["status"] == "complete" and line["creations"] >= 2, line
+    assert stats.expired == 0  # not tried: its window was known to be over
+    assert all(stats.billed_by_key[page] == billed[page] for page in committed)
+    check_image_records(read_records(out), dataset, {url: key}, {url: line})
