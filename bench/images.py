@@ -138,7 +138,8 @@ def run(ctx: Context) -> list[Row]:
             ratio == 1.0 and result.code == 0,
             f"{exact} of {len(rankings)} images exact in {wall:.1f} s (exit {result.code}); "
             f"{stats['creations']} creations, {stats['uploads']} uploads, {stats['calls']} "
-            f"results calls (minimal {minimal}; {stats['rate_limited']} refused by the rate limit), "
+            f"results calls (minimal {minimal}; {stats['rate_limited']} refused by the rate "
+            "limit), "
             f"{stats['created_results_at_0']} at offset 0, "
             f"{stats['expired']} answered expired, {stats['pages_billed_twice']} pages paid "
             f"twice, {duplicates} duplicate records; searches live {WINDOW_S:.0f} s at "
