@@ -385,3 +385,20 @@ async def test_a_resume_after_the_window_closed_creates_the_search_again_and_goe
     assert stats.expired == 0  # not tried: its window was known to be over
     assert all(stats.billed_by_key[page] == billed[page] for page in committed)
     check_image_records(read_records(out), dataset, {url: key}, {url: line})
+
+
+async def test_plan_counts_creations_and_uploads_and_never_creates(tmp_path: Path) -> None:
+    png(tmp_path / "lamp.png", seed=4)
+    entries = [{"image_url": "https://img.example.com/a.jpg"}, {"image": "lamp.png"}, "SBX-9-x"]
+    job = write_job(tmp_path, entries, rate=10)
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        env = cli_env(sandbox.url)
+        plan = ["plan", str(job), "--out", str(tmp_path / "out")]
+        code, blind = await run_cli(plan, env, tmp_path)
+        code_probe, probe = await run_cli([*plan, "--probe"], env, tmp_path)
+        stats = sandbox.stats
+    assert code == 0 and code_probe == 0, (blind, probe)
+    assert "calls     4 to 34 " in blind.stdout  # 1..11 per search, and one upload
+    assert "images    2 searches to create" in blind.stdout and "1 uploads at most" in blind.stdout
+    assert stats.create_calls == stats.upload_calls == 0  # the probe asked page 0 of the id
+    assert stats.calls == 1
