@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -282,3 +283,35 @@ async def test_the_sandbox_rate_limit_covers_creations_and_uploads(tmp_path: Pat
             again = await (await session.get(create, params={"url": "https://e.x/b.png"})).json()
     assert made["status"] is True
     assert pushed["error_code"] == again["error_code"] == 67200001
+
+
+def test_the_checkpoint_keeps_uploads_and_creations_and_annotates_image_lines(
+    tmp_path: Path,
+) -> None:
+    from harvester.sink import images as sink_images
+
+    db = sqlite3.connect(tmp_path / "c.sqlite", isolation_level=None)
+    try:
+        db.execute("BEGIN")  # the writer's transaction; the tables come with it
+        sink_images.record(db, sink_images.ImageUploaded("image:a.png", "https://u/1", 100.0))
+        sink_images.record(db, sink_images.SearchCreated("image:a.png", "S1", 10.0))
+        sink_images.record(db, sink_images.SearchCreated("image:a.png", "S2", 20.0))
+        sink_images.record(db, sink_images.ImageUploaded("image:a.png", "https://u/2", 200.0))
+        db.execute("COMMIT")
+        sink_images.register_images(db, {"image:a.png": "a.png", "image:b.png": "b.png"})
+        progress = sink_images.image_progress(db)
+        assert progress["image:a.png"] == sink_images.ImageProgress(
+            "https://u/2", 200.0, 2, (("S1", 10.0), ("S2", 20.0))
+        )
+        lines = [
+            {"search_id": "image:a.png", "status": "complete", "records": 5},
+            {"search_id": "image:b.png", "status": "failed", "records": 0},
+            {"search_id": "PLAIN-ID", "status": "complete", "records": 1},
+        ]
+        a, b, plain = sink_images.annotate_lines(db, lines)
+    finally:
+        db.close()
+    assert list(a)[:2] == ["search_id", "image"] and a["search_id"] == "S2"
+    assert (a["search_ids"], a["creations"], a["uploads"]) == (["S1", "S2"], 2, 2)
+    assert b["search_id"] is None and b["search_ids"] == [] and b["uploads"] == 0
+    assert plain == {"search_id": "PLAIN-ID", "status": "complete", "records": 1}

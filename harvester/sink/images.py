@@ -102,7 +102,10 @@ def register_images(db: sqlite3.Connection, images: Mapping[str, str]) -> None:
 
 
 def record(db: sqlite3.Connection, message: ImageUploaded | SearchCreated) -> None:
-    """Write one message (inside the writer's transaction)."""
+    """Write one message (inside the writer's transaction; the tables are made if missing)."""
+    if not _has_tables(db):
+        for statement in filter(str.strip, IMAGE_TABLES.split(";")):
+            db.execute(statement)
     if isinstance(message, ImageUploaded):
         db.execute(
             "INSERT INTO uploads VALUES (?, ?, ?, 1) ON CONFLICT (key) DO UPDATE SET"
