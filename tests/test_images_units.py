@@ -19,6 +19,7 @@ from harvester.api.parse import parse_created, parse_upload
 from harvester.jobs import load_job, validate_job
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.images import ranking_key, ranking_of
+from harvester.sink import images as sink_images
 from tests.test_api_fakes import BASE, CLIENT, TOKEN_URL, FakePatSnap, failure, success
 from tests.test_harvest_support import SEED, sandbox_config
 from tests.test_images import png
@@ -288,8 +289,6 @@ async def test_the_sandbox_rate_limit_covers_creations_and_uploads(tmp_path: Pat
 def test_the_checkpoint_keeps_uploads_and_creations_and_annotates_image_lines(
     tmp_path: Path,
 ) -> None:
-    from harvester.sink import images as sink_images
-
     db = sqlite3.connect(tmp_path / "c.sqlite", isolation_level=None)
     try:
         db.execute("BEGIN")  # the writer's transaction; the tables come with it
