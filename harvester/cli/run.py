@@ -167,6 +167,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "validity_minutes": job.settings.validity_minutes,
                 "calls_this_run": harvest.stats.calls,
                 **({"partition": str(part)} if part else {}),
+                **_image_settings(job, harvest),
             }
         )
         code = _conclude(job, out_dir, harvest, result, elapsed, caught, out)
@@ -176,6 +177,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             except OSError as exc:
                 observer.event("metrics_write_failed", path=str(metrics.path), error=str(exc))
         return code
+
+
+def _image_settings(job: Job, harvest: Harvest) -> dict[str, object]:
+    """The manifest's image settings and counts, for a job with images (else nothing)."""
+    if not any(search.is_image for search in job.searches):
+        return {}
+    stats = harvest.stats
+    return {
+        "recreate": job.settings.recreate,
+        "creations_this_run": stats.creations,
+        "uploads_this_run": stats.uploads,
+    }
 
 
 _JOB_DEDUPE_NOTE = (
