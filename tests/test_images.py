@@ -402,3 +402,25 @@ async def test_plan_counts_creations_and_uploads_and_never_creates(tmp_path: Pat
     assert "images    2 searches to create" in blind.stdout and "1 uploads at most" in blind.stdout
     assert stats.create_calls == stats.upload_calls == 0  # the probe asked page 0 of the id
     assert stats.calls == 1
+
+
+async def test_an_expired_upload_is_uploaded_again_before_the_search_is_made_again(
+    tmp_path: Path, dataset: Dataset
+) -> None:
+    # uploaded URLs live 2 s and searches 3 s at 3 calls/s: the re-creation needs a new URL
+    # (the sandbox refuses a search from an expired upload)
+    image = png(tmp_path / "SBX-1100-jug.png", seed=12)
+    job = write_job(tmp_path, [{"image": image.name}], rate=3, concurrency=2, validity_minutes=0.05)
+    out = tmp_path / "out"
+    config = sandbox_config(SEED, validity_s=3, upload_ttl_s=2)
+    async with running_sandbox(config) as sandbox:
+        code, cli = await run_cli(
+            ["run", str(job), "--out", str(out)], cli_env(sandbox.url), tmp_path, timeout=60
+        )
+        stats = sandbox.stats
+        ranking = uploaded_ranking(sandbox.url, image)
+    assert code == 0, cli
+    line = image_lines(out)[image.name]
+    assert line["creations"] >= 2 and line["uploads"] == line["creations"] == stats.uploads
+    assert stats.invalid_params == 0  # no search was asked for from an expired upload
+    check_image_records(read_records(out), dataset, {image.name: ranking}, {image.name: line})

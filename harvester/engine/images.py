@@ -40,7 +40,8 @@ from harvester.sink.messages import Message
 
 __all__ = ["ImageApi", "ImageState", "Images", "WindowClosed", "pages_of_unknown"]
 
-#: An uploaded URL must stay valid at least this long past a creation that uses it.
+#: An uploaded URL must stay valid at least this long past a creation that uses it (or a
+#: quarter of its lifetime, if shorter).
 UPLOAD_SLACK_S = 60.0
 #: Share of a window not planned for when admitting a search.
 ADMIT_SLACK = 0.2
@@ -85,6 +86,7 @@ class ImageState:
     search: Search
     url: str | None  #: the URL to create from (None: a local image not uploaded yet)
     url_expires_at: float  #: epoch seconds; inf for an image URL of the job
+    url_slack: float = UPLOAD_SLACK_S  #: the URL is not used when it has less left than this
     uploads: int = 0  #: upload calls answered, this run and before
     created_id: str | None = None  #: the live search, if any
     created_at: float = -math.inf  #: when it was created (epoch seconds)
@@ -248,7 +250,7 @@ class Images:
         state.creating = True
         calls = 1
         try:
-            if state.url is None or state.url_expires_at <= self._clock() + UPLOAD_SLACK_S:
+            if not self._url_usable(state):
                 calls += 1
             url = await self._url(state)
             asked = self._clock()
@@ -280,13 +282,14 @@ class Images:
 
     async def _url(self, state: ImageState) -> str:
         """The URL to create from: the job's, or a live upload's, or a new upload's."""
-        if state.url is not None and state.url_expires_at > self._clock() + UPLOAD_SLACK_S:
+        if state.url is not None and self._url_usable(state):
             return state.url
         path = state.search.image_path
         assert path is not None  # an image URL of the job never expires
         upload = await self._api.upload_image(path)
         now = self._clock()
         state.url, state.url_expires_at = upload.url, now + upload.expire_s
+        state.url_slack = min(UPLOAD_SLACK_S, upload.expire_s / 4)
         state.uploads += 1
         self.uploads += 1
         await self._send.send(
@@ -294,6 +297,9 @@ class Images:
         )
         self._observer.event("image_uploaded", image=state.search.image, expire_s=upload.expire_s)
         return upload.url
+
+    def _url_usable(self, state: ImageState) -> bool:
+        return state.url is not None and state.url_expires_at > self._clock() + state.url_slack
 
     # --- failures -----------------------------------------------------------------------
 

@@ -54,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a search expires this long after created or first seen (default: %(default)s)",
     )
     add(
+        "--upload-ttl",
+        type=_positive,
+        default=defaults.upload_ttl_s,
+        metavar="SECONDS",
+        help="an uploaded image's URL works this long (data.expire; default: %(default)s)",
+    )
+    add(
         "--rate",
         type=_positive,
         default=None,
@@ -169,4 +176,5 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         expired_code=args.expired_code,
         auth_error_status=args.auth_error_status,
         rate_limit_status=args.rate_limit_status,
+        upload_ttl_s=args.upload_ttl,
     )
