@@ -88,8 +88,12 @@ async def _results(request: web.Request) -> web.StreamResponse:
     stats.in_flight += 1
     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
     try:
-        await _latency(state)
-        return await _answer(request, state)
+        # Every check happens on arrival (a rate limit stamps arrivals, as nginx's does);
+        # the answer then takes the configured latency to come back.
+        response = await _answer(request, state)
+        if not response.prepared:  # a streamed (truncated) answer is already on its way
+            await _latency(state)
+        return response
     finally:
         stats.in_flight -= 1
 
@@ -163,8 +167,9 @@ def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
 
 
 async def _latency(state: SandboxState) -> None:
-    if state.config.latency_s > 0:
-        await asyncio.sleep(state.config.latency_s)
+    delay = state.delay()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def _stats(request: web.Request) -> web.StreamResponse:
