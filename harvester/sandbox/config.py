@@ -29,6 +29,7 @@ class SandboxConfig:
     faults: tuple[str, ...] = ALL_FAULTS  #: kinds to draw from
     slow_s: float = 2.0  #: delay of the "slow" fault
     latency_s: float = 0.0  #: added to every answer
+    jitter_s: float = 0.0  #: each answer's delay is latency_s +- up to this (seeded, >= 0)
     expired_code: int = INVALID_PARAMETER  #: error_code for a search past its window
     auth_error_status: int | None = None  #: HTTP status of 6720000x: 401, 200, None = mixed
     rate_limit_status: int | None = None  #: HTTP status of 67200001: 429, 200, None = mixed
@@ -55,8 +56,8 @@ class SandboxConfig:
             self.token_lifetime_s is not None and self.token_lifetime_s <= 0
         ):
             problems.append("token_ttl_s and token_lifetime_s must be positive")
-        if self.slow_s < 0 or self.latency_s < 0:
-            problems.append("slow_s and latency_s must not be negative")
+        if self.slow_s < 0 or self.latency_s < 0 or self.jitter_s < 0:
+            problems.append("slow_s, latency_s and jitter_s must not be negative")
         if self.auth_error_status not in (None, 200, 401):
             problems.append("auth_error_status must be 200, 401 or None")
         if self.rate_limit_status not in (None, 200, 429):

@@ -106,8 +106,9 @@ async def _results(request: web.Request) -> web.StreamResponse:
     stats.in_flight += 1
     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
     try:
-        await _latency(state)
-        return await _answer(request, state, _page)
+        # Every check happens on arrival (a rate limit stamps arrivals, as nginx's does);
+        # the answer then takes the configured latency to come back.
+        return await _delayed(state, await _answer(request, state, _page))
     finally:
         stats.in_flight -= 1
 
@@ -116,16 +117,14 @@ async def _create(request: web.Request) -> web.StreamResponse:
     """`GET /image-search/search-id`: a new search from an image URL, and its first page."""
     state = request.app[STATE]
     state.stats.create_calls += 1
-    await _latency(state)
-    return await _answer(request, state, _created)
+    return await _delayed(state, await _answer(request, state, _created))
 
 
 async def _upload(request: web.Request) -> web.StreamResponse:
     """`POST /image-search/image-upload`: multipart field `image`, a JPG/PNG of <= 4 MB."""
     state = request.app[STATE]
     state.stats.upload_calls += 1
-    await _latency(state)
-    return await _answer(request, state, _uploaded)
+    return await _delayed(state, await _answer(request, state, _uploaded))
 
 
 async def _answer(
@@ -296,9 +295,17 @@ def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
     }
 
 
+async def _delayed(state: SandboxState, response: web.StreamResponse) -> web.StreamResponse:
+    """`response` after the configured latency (a streamed, truncated one is already sent)."""
+    if not response.prepared:
+        await _latency(state)
+    return response
+
+
 async def _latency(state: SandboxState) -> None:
-    if state.config.latency_s > 0:
-        await asyncio.sleep(state.config.latency_s)
+    delay = state.delay()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def _stats(request: web.Request) -> web.StreamResponse:

@@ -32,6 +32,7 @@ class SandboxState:
     __slots__ = (
         "_auth_failures",
         "_created",
+        "_delays",
         "_quota_held",
         "_rate_refusals",
         "bucket",
@@ -59,6 +60,7 @@ class SandboxState:
         self._quota_held = 0  #: calls past the quota check, not yet billed or failed
         self._auth_failures = 0  #: for the seeded 401-or-200 choice (not reset with stats)
         self._rate_refusals = 0  #: for the seeded 429-or-200 choice
+        self._delays = 0  #: answers delayed so far, for the seeded jitter
 
     # -- tokens --------------------------------------------------------------------------
 
@@ -140,6 +142,19 @@ class SandboxState:
             self._created.put(search_id, now)
             return False
         return now > created + self.config.validity_s
+
+    def delay(self) -> float:
+        """Seconds the next answer waits: latency_s plus a seeded draw in +-jitter_s, >= 0.
+
+        Seeded by the answer's number, so a run sees the same sequence of delays; which
+        request gets which depends on arrival order when requests overlap.
+        """
+        config = self.config
+        if config.jitter_s <= 0:
+            return config.latency_s
+        self._delays += 1
+        spread = (2 * uniform(config.seed, "latency", self._delays) - 1) * config.jitter_s
+        return max(0.0, config.latency_s + spread)
 
     def reset(self) -> None:
         """Zero the counters, forget search windows and fault history, refill the bucket."""
