@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
         "validate",
         help="check a job file",
         formatter_class=fmt,
-        description="Check a job file and its ids files; print every problem with file:line.",
+        description="Check a job file, its ids and images files and its local images (JPG or\n"
+        "PNG, at most 4 MB); print every problem with file:line.",
         epilog="example:\n  harvester validate jobs/example.toml",
     )
     validate.add_argument("job", type=Path)
