@@ -162,10 +162,10 @@ async def test_a_window_that_closes_is_met_by_creating_the_search_again(
 async def test_recreations_are_bounded_then_the_image_ends_expired(tmp_path: Path) -> None:
     url = "https://img.example.com/SBX-1100-stool.png"
     job = write_job(
-        tmp_path, [{"image_url": url}], rate=1, validity_minutes=0.05, recreate=1, concurrency=2
+        tmp_path, [{"image_url": url}], rate=2, validity_minutes=0.025, recreate=1, concurrency=2
     )
     out = tmp_path / "out"
-    async with running_sandbox(sandbox_config(SEED, validity_s=3)) as sandbox:
+    async with running_sandbox(sandbox_config(SEED, validity_s=1.5)) as sandbox:
         code, cli = await run_cli(
             ["run", str(job), "--out", str(out)], cli_env(sandbox.url), tmp_path, timeout=60
         )
