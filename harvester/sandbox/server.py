@@ -21,14 +21,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from harvester.sandbox import image_calls
 from harvester.sandbox.auth import parse_basic
-from harvester.sandbox.codes import (
-    AUTH_FAILED,
-    BAD_UPLOAD,
-    INVALID_PARAMETER,
-    QUOTA_EXCEEDED,
-    RATE_LIMITED,
-)
+from harvester.sandbox.codes import AUTH_FAILED, INVALID_PARAMETER, QUOTA_EXCEEDED, RATE_LIMITED
 from harvester.sandbox.config import SandboxConfig
 from harvester.sandbox.faults import (
     ALL_FAULTS,
@@ -38,14 +33,7 @@ from harvester.sandbox.faults import (
     drop_connection,
     truncated_response,
 )
-from harvester.sandbox.images import (
-    IMAGE_MAX_BYTES,
-    UPLOAD_PREFIX,
-    URL_MAX,
-    is_image,
-    ranking_key,
-    ranking_of,
-)
+from harvester.sandbox.images import UPLOAD_PREFIX, ranking_of
 from harvester.sandbox.options import add_arguments, config_from_args
 from harvester.sandbox.query import InvalidParameter, Query, parse_query
 from harvester.sandbox.responses import error_response, json_response
@@ -124,7 +112,7 @@ async def _upload(request: web.Request) -> web.StreamResponse:
     """`POST /image-search/image-upload`: multipart field `image`, a JPG/PNG of <= 4 MB."""
     state = request.app[STATE]
     state.stats.upload_calls += 1
-    return await _delayed(state, await _answer(request, state, _uploaded))
+    return await _delayed(state, await _answer(request, state, image_calls.uploaded))
 
 
 async def _answer(
@@ -208,79 +196,12 @@ async def _respond(
 
 
 async def _created(request: web.Request, state: SandboxState) -> web.StreamResponse:
-    """A search made from `url`: same image, same ranking; a new search_id and window."""
-    stats = state.stats
-    urls = request.query.getall("url", [])
-    url = urls[0].strip() if len(urls) == 1 else ""
-    problem = _url_problem(urls, url, request, state)
-    if problem is not None:
-        stats.invalid_params += 1
-        return error_response(INVALID_PARAMETER, f"Invalid parameter! url: {problem}")
-    ranking = ranking_key(url)
-    pairs = [(k, v) for k, v in request.query.items() if k not in ("url", "search_id")]
-    try:
-        query = parse_query([*pairs, ("search_id", ranking)])
-    except InvalidParameter as exc:
-        stats.invalid_params += 1
-        return error_response(INVALID_PARAMETER, str(exc))
-    search_id = state.images.new_search_id(url)
-    state.register(search_id, state.clock())
-    made = dataclasses.replace(query, search_id=search_id)
-    answer, billed = await _respond(request, state, made, query, {"search_id": search_id})
-    if billed:
-        stats.creations += 1
-        stats.creations_by_image[ranking] = stats.creations_by_image.get(ranking, 0) + 1
-    return answer
-
-
-def _url_problem(
-    urls: list[str], url: str, request: web.Request, state: SandboxState
-) -> str | None:
-    if not urls:
-        return "required"
-    if len(urls) > 1:
-        return "given more than once"
-    if not url.lower().startswith(("http://", "https://")) or len(url) > URL_MAX:
-        return f"an http(s) URL of a JPG or PNG image, at most {URL_MAX} characters"
-    path = url.split("?", 1)[0]
-    own = f"{request.scheme}://{request.host}{UPLOAD_PREFIX}"
-    if path.startswith(own):
-        image = state.images.get(path[len(own) - len(UPLOAD_PREFIX) :])
-        if image is None or state.clock() > image.uploaded_at + state.config.upload_ttl_s:
-            return "the image URL cannot be fetched (unknown or expired upload)"
-    return None
-
-
-async def _uploaded(request: web.Request, state: SandboxState) -> web.StreamResponse:
-    stats = state.stats
-    try:
-        form = await request.post()
-    except ValueError:
-        form = None
-    field = form.get("image") if form is not None else None
-    if not isinstance(field, web.FileField):
-        stats.invalid_params += 1
-        return error_response(INVALID_PARAMETER, "Invalid parameter! image: a file is required")
-    data = field.file.read()
-    if len(data) > IMAGE_MAX_BYTES or not is_image(data):
-        stats.upload_rejected += 1
-        return error_response(BAD_UPLOAD)
-    path = state.images.put(data, field.filename or "image", state.clock())
-    stats.uploads += 1
-    stats.bill(f"upload|{path}")
-    url = f"{request.scheme}://{request.host}{path}"
-    expire = int(state.config.upload_ttl_s)
-    return json_response({"data": {"url": url, "expire": expire}, "status": True, "error_code": 0})
+    return await image_calls.created(request, state, _respond)
 
 
 async def _image(request: web.Request) -> web.StreamResponse:
     """`GET /_sandbox/images/<token>/<name>`: an uploaded image, while its URL is valid."""
-    state = request.app[STATE]
-    image = state.images.get(request.path)
-    if image is None or state.clock() > image.uploaded_at + state.config.upload_ttl_s:
-        raise web.HTTPNotFound()
-    kind = "image/png" if image.data.startswith(b"\x89PNG") else "image/jpeg"
-    return web.Response(body=image.data, content_type=kind)
+    return image_calls.served(request.app[STATE], request.path)
 
 
 def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
