@@ -180,6 +180,7 @@ class Images:
         room = (1 - ADMIT_SLACK) * self._validity - self.margin
         late = needed / rate - room
         if late > 0 and backlog > 0:
+            self._backlog = counted_at, backlog
             return now + late
         self.fresh.pop()
         self._backlog = counted_at, needed
