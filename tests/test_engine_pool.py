@@ -349,7 +349,9 @@ async def test_searches_held_for_room_until_their_window_closes_end_expired_with
             return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
 
     api = TimedApi(totals)
-    options = HarvestOptions(rate=10_000, concurrency=4, retry=FAST, validity_s=0.0065, grace_s=0)
+    # (auto, with a ceiling far above what the fake calls' real latency needs: the room
+    # is the rate's, not the pool's)
+    options = HarvestOptions(rate=10_000, max_concurrency=256, retry=FAST, validity_s=0.0065)
     with anyio.fail_after(20):
         _, messages = await harvest(
             api, make_job(totals, created_at=base), options=options, clock=clock
@@ -392,3 +394,58 @@ async def test_a_window_that_closes_mid_search_ends_it_expired() -> None:
     end = ended(messages)["closing"]
     pages = [m for m in messages if isinstance(m, PageFetched)]
     assert end.status == "expired" and 0 < len(pages) < 11
+
+
+async def test_a_pinned_pool_too_small_for_the_latency_says_so_once() -> None:
+    class LateApi(FakeApi):
+        async def fetch_page(
+            self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+        ) -> Page:
+            await anyio.sleep(0.01)  # 1 in flight at 10 ms: 100/s of the 9,700/s paid for
+            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+    class Events:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, dict[str, object]]] = []
+
+        def event(self, name: str, /, **fields: object) -> None:
+            self.seen.append((name, fields))
+
+    totals = {f"s{i}": 1100 for i in range(6)}
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST, limited_after_s=0.1)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    events = Events()
+    pool = Harvest(make_job(totals), LateApi(totals), send, {}, options, events)
+
+    async def drain() -> None:
+        async with receive:
+            async for _ in receive:
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
+        await pool.run()
+    limited = [fields for name, fields in events.seen if name == "concurrency_limited"]
+    assert len(limited) == 1
+    assert limited[0]["concurrency"] == 1 and limited[0]["setting"] == "concurrency"
+    assert int(str(limited[0]["needed"])) > 10
+    stats = pool.snapshot()
+    assert stats.peak_in_flight == 1 and stats.latency_p50 is not None
+    assert stats.latency_p50 >= 0.01  # the floor: each call slept that long
+
+
+async def test_auto_grows_the_pool_to_the_latency_and_never_past_the_ceiling() -> None:
+    class LateApi(FakeApi):
+        async def fetch_page(
+            self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+        ) -> Page:
+            await anyio.sleep(0.02)
+            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+    totals = {f"s{i}": 1100 for i in range(8)}
+    api = LateApi(totals)
+    options = HarvestOptions(rate=10_000, max_concurrency=12, retry=FAST)
+    pool, messages = await harvest(api, make_job(totals), options=options)
+    stats = pool.snapshot()
+    assert stats.concurrency == 12 and stats.peak_in_flight == 12  # 9,700/s x 20 ms > 12
+    assert sum(api.calls.values()) == 88 and len(ended(messages)) == 8

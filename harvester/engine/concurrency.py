@@ -72,6 +72,7 @@ class PoolSize:
     """The pool's live in-flight limit: pinned, or from rate x latency within a ceiling."""
 
     __slots__ = (
+        "_limited_after",
         "_reported",
         "_seen",
         "_since",
@@ -88,7 +89,14 @@ class PoolSize:
     wanted: int | None  #: calls in flight that would fill the rate (unclamped), once known
     latency: LatencyWindow
 
-    def __init__(self, pinned: int | None, ceiling: int, *, start: int = START) -> None:
+    def __init__(
+        self,
+        pinned: int | None,
+        ceiling: int,
+        *,
+        start: int = START,
+        limited_after: float = LIMITED_S,
+    ) -> None:
         if ceiling < 1 or (pinned is not None and pinned < 1):
             raise ValueError("concurrency and its ceiling must be at least 1")
         self.pinned = pinned
@@ -99,6 +107,7 @@ class PoolSize:
         self._seen = 0
         self._since: float | None = None  # when the pool began to stay short of the rate
         self._reported = False
+        self._limited_after = limited_after
 
     @property
     def most(self) -> int:
@@ -127,14 +136,14 @@ class PoolSize:
 
     def limited(self, now: float, saturated: bool) -> int | None:
         """The in-flight figure that would fill the rate, once, when the pool has been full
-        (`saturated`) and short of it for LIMITED_S; else None."""
+        (`saturated`) and short of it for `limited_after` seconds; else None."""
         wanted = self.wanted
         if self._reported or wanted is None or wanted <= self.limit or not saturated:
             self._since = None
             return None
         if self._since is None:
             self._since = now
-        if now - self._since < LIMITED_S:
+        if now - self._since < self._limited_after:
             return None
         self._reported = True
         return wanted

@@ -32,7 +32,7 @@ from harvester.api.errors import (
     UnknownCodeError,
 )
 from harvester.api.models import Page
-from harvester.engine.concurrency import PoolSize
+from harvester.engine.concurrency import LIMITED_S, PoolSize
 from harvester.engine.events import HarvestStats, NullObserver, Observer
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.retry import RetryPolicy
@@ -65,6 +65,7 @@ class HarvestOptions:
     burst: int = 1
     concurrency: int | None = None  #: calls in flight; None = auto (rate x observed latency)
     max_concurrency: int = 64  #: the most calls in flight in auto mode
+    limited_after_s: float = LIMITED_S  #: short of the rate this long: concurrency_limited
     validity_s: float = 20 * 60
     grace_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -114,7 +115,9 @@ class Harvest:
         # bottleneck; "pool" follows the live in-flight limit (`commit_window_for`); None
         # (no writer feedback, e.g. tests) means no bound.
         self._window = commit_window
-        self._pool = PoolSize(options.concurrency, options.max_concurrency)
+        self._pool = PoolSize(
+            options.concurrency, options.max_concurrency, limited_after=options.limited_after_s
+        )
         self._in_flight = 0  # calls handed to workers and not yet back
         self._workers = 0
         self._tg: TaskGroup | None = None
@@ -221,6 +224,7 @@ class Harvest:
             # a worker beyond a limit that shrank leaves between two calls
             while self._workers <= self._pool.limit and (item := await self._next()) is not None:
                 task, spec = item
+                clear_sent()  # the throttle stamps when this call leaves
                 if not self._paced:
                     try:
                         await self._throttle.acquire()
@@ -280,7 +284,6 @@ class Harvest:
         self.stats.calls += 1
         if attempt > 1:
             self.stats.retries += 1
-        clear_sent()
         try:
             page = await self._fetcher.fetch_page(
                 task.search_id,
