@@ -1,7 +1,7 @@
 """The engine's image side on its own: a fake API that records calls, a fake clock.
 
 When a search is created (and from which offset), when an upload is reused or made again,
-how many searches the pool admits, and that calls waiting on a creation share it."""
+how the scheduler admits image searches, and that calls waiting on a creation share it."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from harvester.api.errors import SearchFailed, TransportError
 from harvester.api.models import Created, Hit, Page, Upload
-from harvester.engine.images import Images, WindowClosed, pages_of_unknown
-from harvester.engine.schedule import SearchTask
+from harvester.engine.admission import worst_case_calls
+from harvester.engine.images import Images, WindowClosed
+from harvester.engine.schedule import RELEASE_S, Scheduler, SearchTask
 from harvester.jobs import Search
+from harvester.paging import PageSpec, plan_pages
 from harvester.sink.images import ImageProgress, ImageUploaded, SearchCreated
 from harvester.sink.messages import Message
 
@@ -85,7 +87,7 @@ def setup(
 ) -> tuple[Images, FakeApi, SearchTask, Search, ObjectReceiveStream[Message]]:
     send, receive = streams
     api = FakeApi(clock)
-    images = Images(api, send, validity_s=60, recreate=recreate, clock=clock)
+    images = Images(api, send, Scheduler(), validity_s=60, recreate=recreate, clock=clock)
     if local:
         path = tmp_path / "lamp.png"
         path.write_bytes(b"\x89PNG\r\n\x1a\n")
@@ -111,7 +113,8 @@ async def test_the_first_call_creates_the_search_and_its_answer_is_the_page(
 ) -> None:
     clock = Clock()
     images, api, task, search, receive = setup(tmp_path, clock, streams)
-    assert images.load(search, task, None, clock()) is False  # fresh: waits for admission
+    images.load(search, task, None)
+    assert task.deadline == math.inf and task.window_s == 60 - images.margin  # not created
     page, used, calls = await images.call(task, 0, 100, {}, lead=0)
     assert (used, calls, page.hits[0].patent_id) == ("S1", 1, "P0")
     assert api.log == [("create", "https://img.example/chair.jpg", 0)]
@@ -128,7 +131,7 @@ async def test_a_closing_window_makes_the_search_again_at_the_page_asked_for(
 ) -> None:
     clock = Clock()
     images, api, task, search, _ = setup(tmp_path, clock, streams)
-    images.load(search, task, None, clock())
+    images.load(search, task, None)
     await images.call(task, 0, 100, {}, lead=0)
     clock.now += 59  # within a margin (2 s) of the window's end
     _, used, _ = await images.call(task, 300, 100, {}, lead=0)
@@ -143,7 +146,7 @@ async def test_a_search_the_api_says_failed_is_made_again_until_the_limit(
 ) -> None:
     clock = Clock()
     images, api, task, search, _ = setup(tmp_path, clock, streams, recreate=1)
-    images.load(search, task, None, clock())
+    images.load(search, task, None)
     await images.call(task, 0, 100, {}, lead=0)
     api.closed.add("S1")
     _, used, calls = await images.call(task, 100, 100, {}, lead=0)
@@ -162,7 +165,7 @@ async def test_a_transient_failure_inside_the_window_is_the_callers_to_retry(
 ) -> None:
     clock = Clock()
     images, api, task, search, _ = setup(tmp_path, clock, streams)
-    images.load(search, task, None, clock())
+    images.load(search, task, None)
     await images.call(task, 0, 100, {}, lead=0)
 
     async def broken(*args: Any, **kwargs: Any) -> Page:
@@ -177,7 +180,7 @@ async def test_a_transient_failure_inside_the_window_is_the_callers_to_retry(
 async def test_calls_waiting_on_a_creation_share_it(tmp_path: Path, streams: Streams) -> None:
     clock = Clock()
     images, api, task, search, _ = setup(tmp_path, clock, streams)
-    images.load(search, task, ImageProgress(creations=(("S0", clock() - 100),)), clock())
+    images.load(search, task, ImageProgress(creations=(("S0", clock() - 100),)))
     task.total = 1100
     api.made = 0
     api.gate = anyio.Event()
@@ -201,7 +204,7 @@ async def test_a_local_image_is_uploaded_once_and_again_only_when_its_url_expire
     clock = Clock()
     images, api, task, search, receive = setup(tmp_path, clock, streams, local=True)
     live = ImageProgress(url="https://cdn.example/old", url_expires_at=clock() + 3600, uploads=1)
-    images.load(search, task, live, clock())
+    images.load(search, task, live)
     await images.call(task, 0, 100, {}, lead=0)
     assert api.log == [("create", "https://cdn.example/old", 0)]  # reused from the checkpoint
     clock.now += 3600  # the URL has expired by the next creation
@@ -213,27 +216,78 @@ async def test_a_local_image_is_uploaded_once_and_again_only_when_its_url_expire
     assert images.states[search.search_id].uploads == 2 and images.uploads == 1
 
 
-def test_admission_keeps_the_pool_inside_a_window(streams: Streams) -> None:
+def image_tasks(clock: Clock, streams: Streams, n: int, validity_s: float) -> Scheduler:
+    """`n` fresh images (never created) loaded into a scheduler, as the pool loads them."""
+    scheduler = Scheduler()
+    images = Images(
+        FakeApi(clock), streams[0], scheduler, validity_s=validity_s, recreate=3, clock=clock
+    )
+    tasks = []
+    for index in range(n):
+        url = f"https://img.example/{index}.jpg"
+        search = Search(f"image:{url}", None, 100, (), f"job:{index}", url, url, None)
+        task = SearchTask(search.search_id, index, 0.0, 100, pending=[PageSpec(0, 100)])
+        images.load(search, task, None)
+        tasks.append(task)
+    scheduler.load(tasks)
+    return scheduler
+
+
+def test_images_are_admitted_by_the_ledger_against_the_window_a_creation_opens(
+    streams: Streams,
+) -> None:
     clock = Clock()
-    images = Images(FakeApi(clock), streams[0], validity_s=20, recreate=3, clock=clock)
-    tasks: dict[str, SearchTask] = {}
-    for n in range(3):
-        url = f"https://img.example/{n}.jpg"
-        search = Search(f"image:{url}", None, 100, (), f"job:{n}", url, url, None)
-        task = SearchTask(search.search_id, n, math.inf, 100)
-        tasks[search.search_id] = task
-        images.load(search, task, None, clock())
-    images.finish_loading()
-    # 20 s windows at 10 calls/s: 16 s planned (a fifth kept), less a 2 s margin = 140 calls
-    first = images.admit(tasks, 10.0, clock())
-    assert isinstance(first, SearchTask) and first.index == 0
-    first.total, first.pending = 1100, [object()] * 125  # type: ignore[list-item]
-    clock.now += 1  # the pool's backlog is counted anew at most once a second
-    second = images.admit(tasks, 10.0, clock())
-    assert isinstance(second, SearchTask) and second.index == 1
-    second.in_flight = 1  # its creation is out: its size is unknown, so 11 pages
-    clock.now += 1
-    later = images.admit(tasks, 10.0, clock())
-    assert isinstance(later, float)
-    backlog = 125 + pages_of_unknown(100)
-    assert later == pytest.approx(clock() + (backlog + 11) / 10.0 - (0.8 * 20 - 2))
+    # 20 s windows (18 s usable: a call leaves 2 s before one closes) at 1.5 calls/s: 27
+    # calls, room for two searches of unknown size (11 calls each), not three
+    scheduler = image_tasks(clock, streams, 3, validity_s=20)
+    now = clock()
+    first = scheduler.next_page(now, rate=1.5)
+    second = scheduler.next_page(now, rate=1.5)
+    assert first is not None and second is not None
+    assert [item[0].index for item in (first, second)] == [0, 1]
+    assert [item[1].offset for item in (first, second)] == [0, 0]  # their creations
+    assert scheduler.next_page(now, rate=1.5) is None  # the third waits for room
+    # each holds its worst case, due at the end of the window a creation now would open
+    assert scheduler.ledger.committed(now + 18) == 2 * (worst_case_calls(100) - 1)
+    assert first[0].deadline == now + 18
+    # the creation answered at now + 1: the reservation moves to the real window
+    scheduler.move(first[0], now + 1 + 20)
+    assert scheduler.ledger.committed(now + 18) == worst_case_calls(100) - 1
+    assert scheduler.ledger.committed(now + 21) == 2 * (worst_case_calls(100) - 1)
+
+
+def test_an_image_whose_window_closed_while_it_waited_is_made_again_not_expired() -> None:
+    now = 1_000_000.0
+    pages = list(plan_pages(1100, 100))
+    # an image created earlier whose window closed while it waited for room ...
+    image = SearchTask("image:a", 0, now - 1, 100, total=1100, window_s=18.0, was_held=True)
+    image.done_offsets, image.pending = {0}, pages[1:]
+    # ... beside a search by id that has started (so it holds its 9 pages)
+    by_id = SearchTask("S", 1, now + 100, 100, total=1100)
+    by_id.done_offsets, by_id.pending = {0, 100}, pages[2:]
+    scheduler = Scheduler()
+    scheduler.load([image, by_id])
+    # at 0.5 calls/s a new 18 s window holds 9 calls, not the image's 10: it waits
+    item = scheduler.next_page(now, rate=0.5)
+    assert item is not None and item[0] is by_id
+    assert scheduler.take_expired() == [] and image.held_back  # a search by id would expire
+    # at 2 calls/s it fits: admitted, due when the window its next call opens closes
+    item = scheduler.next_page(now + RELEASE_S, rate=2.0)
+    assert item is not None and item[0] is image
+    assert image.admitted and image.deadline == now + RELEASE_S + 18
+    assert scheduler.ledger.committed(now + RELEASE_S + 18) == image.reserved == 9  # reserved
+
+
+def test_an_image_no_window_can_hold_goes_ahead_once_nothing_else_is_committed(
+    streams: Streams,
+) -> None:
+    clock = Clock()
+    # 6 s windows at 1 call/s cannot hold 11 calls: waiting for room would wait forever
+    scheduler = image_tasks(clock, streams, 2, validity_s=6)
+    first = scheduler.next_page(clock(), rate=1.0)
+    assert first is not None and first[0].index == 0
+    assert scheduler.next_page(clock(), rate=1.0) is None  # the first one's calls go first
+    scheduler.end(first[0])
+    scheduler.drop(first[0])
+    second = scheduler.next_page(clock(), rate=1.0)
+    assert second is not None and second[0].index == 1

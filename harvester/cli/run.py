@@ -49,7 +49,7 @@ def default_out_dir(job: Job, now: datetime) -> Path:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    names = ("rate", "burst", "concurrency", "shards")
+    names = ("rate", "burst", "concurrency", "max_concurrency", "shards")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -98,7 +98,8 @@ def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
     return HarvestOptions(
         rate=job.settings.rate,
         burst=job.settings.burst,
-        concurrency=job.settings.concurrency,
+        concurrency=None if job.settings.concurrency == "auto" else job.settings.concurrency,
+        max_concurrency=job.settings.max_concurrency,
         validity_s=job.settings.validity_minutes * 60,
         grace_s=job.settings.grace_seconds,
         probe_only=probe_only,
@@ -156,6 +157,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             metrics=metrics,
         )
         elapsed = time.time() - started_wall
+        harvest.snapshot()  # fills in the latency figures for the manifest and the summary
         result = sink.finish(
             run_info={
                 "job_path": str(job.path),
@@ -163,7 +165,11 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
                 "rate": options.rate,
                 "burst": options.burst,
-                "concurrency": options.concurrency,
+                "concurrency": job.settings.concurrency,
+                "max_concurrency": options.max_concurrency,
+                # measured, for `plan` (None when no call was answered)
+                "latency_p50": harvest.stats.latency_p50,
+                "latency_p90": harvest.stats.latency_p90,
                 "validity_minutes": job.settings.validity_minutes,
                 "calls_this_run": harvest.stats.calls,
                 **({"partition": str(part)} if part else {}),
@@ -330,6 +336,10 @@ async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: 
                 pages_left=stats.pages_left,
                 calls=stats.calls,
                 retries=stats.retries,
+                in_flight=stats.in_flight,
+                concurrency=stats.concurrency,
+                latency_p50=stats.latency_p50,
+                latency_p90=stats.latency_p90,
             )
 
 

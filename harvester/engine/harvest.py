@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
-from anyio.abc import ObjectSendStream
+from anyio.abc import ObjectSendStream, TaskGroup
 
 from harvester.api.errors import (
     PatSnapError,
@@ -33,9 +33,10 @@ from harvester.api.errors import (
     UnknownCodeError,
 )
 from harvester.api.models import Page
+from harvester.engine.concurrency import LIMITED_S, PoolSize
 from harvester.engine.events import HarvestStats, NullObserver, Observer
 from harvester.engine.images import ImageApi, Images, WindowClosed
-from harvester.engine.rate import PacingStopped, Throttle
+from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.retry import RetryPolicy
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
@@ -63,7 +64,9 @@ class HarvestOptions:
 
     rate: float
     burst: int = 1
-    concurrency: int = 8
+    concurrency: int | None = None  #: calls in flight; None = auto (rate x observed latency)
+    max_concurrency: int = 64  #: the most calls in flight in auto mode
+    limited_after_s: float = LIMITED_S  #: short of the rate this long: concurrency_limited
     validity_s: float = 20 * 60
     grace_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -94,10 +97,11 @@ class Harvest:
         rng: random.Random | None = None,
         throttle: Throttle | None = None,
         paced: bool = False,
-        commit_window: int | None = None,
+        commit_window: int | Literal["pool"] | None = None,
         images: Mapping[str, ImageProgress] | None = None,
     ) -> None:
         self.stats = HarvestStats(searches=len(job.searches))
+        self._sched = Scheduler()
         # searches made from images, just in time (engine/images.py); None for an ids-only job
         self._images: Images | None = None
         if any(search.is_image for search in job.searches):
@@ -106,6 +110,7 @@ class Harvest:
             self._images = Images(
                 fetcher,
                 send,
+                self._sched,
                 validity_s=options.validity_s,
                 recreate=options.recreate,
                 clock=clock,
@@ -126,11 +131,17 @@ class Harvest:
         # commit_window: at most this many pages paid for and not yet committed (the
         # writer reports commits through `committed`). A kill re-bills at most these, so
         # resume's cost stays at about one pool's worth even when the writer is the
-        # bottleneck; None (no writer feedback, e.g. tests) means no bound.
+        # bottleneck; "pool" follows the live in-flight limit (`commit_window_for`); None
+        # (no writer feedback, e.g. tests) means no bound.
         self._window = commit_window
+        self._pool = PoolSize(
+            options.concurrency, options.max_concurrency, limited_after=options.limited_after_s
+        )
+        self._in_flight = 0  # calls handed to workers and not yet back
+        self._workers = 0
+        self._tg: TaskGroup | None = None
         self._uncommitted = 0
         self._committed_event = anyio.Event()
-        self._sched = Scheduler()
         self._searches: dict[str, Search] = {}
         self._filters: dict[str, dict[str, str]] = {}
         self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
@@ -177,15 +188,11 @@ class Harvest:
             self._filters[search.search_id] = search.filter_dict()
             tasks.append(task)
             if self._images is not None and search.is_image:
-                progress_of = self._image_progress.get(search.search_id)
-                if not self._images.load(search, task, progress_of, self._clock()):
-                    continue  # waits, uncreated, until the pool can finish it in time
+                self._images.load(search, task, self._image_progress.get(search.search_id))
             if task.idle:  # every page landed before a kill; only the end is missing
                 self._to_end.append(task)
         self._active = len(tasks)
         self._sched.load(tasks)
-        if self._images is not None:
-            self._images.finish_loading()
 
     # --- control ------------------------------------------------------------------------
 
@@ -208,22 +215,49 @@ class Harvest:
             for task in self._to_end:
                 await self._finish(task)
             async with anyio.create_task_group() as tg:
-                for _ in range(self._options.concurrency):
-                    tg.start_soon(self._worker)
+                self._tg = tg
+                self._grow()
+            self._tg = None
+
+    @staticmethod
+    def commit_window_for(limit: int) -> int:
+        """Pages that may be paid for and uncommitted with `limit` calls in flight: those,
+        plus half as many (at least 8) landed and waiting for the writer's next commit, so
+        a commit that takes a moment does not hold the pool back."""
+        return limit + max(8, limit // 2)
+
+    def _commit_window(self) -> int | None:
+        if self._window == "pool":
+            return self.commit_window_for(self._pool.limit)
+        return self._window
 
     # --- the worker loop ----------------------------------------------------------------
 
+    def _grow(self) -> None:
+        """Start workers up to the pool's live limit (one call in flight each)."""
+        if self._tg is None:
+            return
+        while self._workers < self._pool.limit:
+            self._workers += 1
+            self._tg.start_soon(self._worker)
+
     async def _worker(self) -> None:
-        while (item := await self._next()) is not None:
-            task, spec = item
-            if not self._paced:
-                try:
-                    await self._throttle.acquire()
-                except PacingStopped:
-                    self._uncommitted -= 1
-                    self._sched.requeue(task, spec)
-                    return
-            await self._fetch(task, spec)
+        try:
+            # a worker beyond a limit that shrank leaves between two calls
+            while self._workers <= self._pool.limit and (item := await self._next()) is not None:
+                task, spec = item
+                clear_sent()  # the throttle stamps when this call leaves
+                if not self._paced:
+                    try:
+                        await self._throttle.acquire()
+                    except PacingStopped:
+                        self._uncommitted -= 1
+                        self._in_flight -= 1
+                        self._sched.requeue(task, spec)
+                        return
+                await self._fetch(task, spec)
+        finally:
+            self._workers -= 1
 
     def committed(self, pages: int) -> None:
         """The writer committed `pages` fetched pages: that many more may be fetched."""
@@ -233,29 +267,38 @@ class Harvest:
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
         while not self._stopping and self._active > 0:
-            if self._window is not None and self._uncommitted >= self._window:
+            window = self._commit_window()
+            if window is not None and self._uncommitted >= window:
                 event = self._committed_event
                 with anyio.move_on_after(1.0):  # re-check stop and state now and then
                     await event.wait()
                 continue
             now = self._clock()
-            item = self._sched.next_page(now)
-            admit_at: float | None = None
-            if item is None and self._images is not None:
-                admitted = self._images.admit(self._sched.tasks, self._throttle.current_rate, now)
-                if isinstance(admitted, SearchTask):
-                    admitted.in_flight += 1  # its creation: page 0 of the image's ranking
-                    item = admitted, PageSpec(0, admitted.limit)
-                else:
-                    admit_at = admitted
+            item = self._sched.next_page(now, self._admission_rate(), self._throttle.waiting)
+            expired = self._sched.take_expired()
+            for held in expired:
+                await self._expire_unstarted(held)
             if item is not None:
                 self._uncommitted += 1  # until its call fails or the writer commits its page
+                self._in_flight += 1
+                self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
                 return item
+            if expired:
+                continue  # those may have been the last searches: check before waiting
             wakeup = self._wakeup
-            wake_at = _earliest(self._sched.next_wake(), admit_at)
+            wake_at = self._sched.next_wake()
             with anyio.move_on_after(None if wake_at is None else max(0.0, wake_at - now)):
                 await wakeup.wait()
         return None
+
+    def _admission_rate(self) -> float | None:
+        """Calls/s the windows can count on: the throttle's, or less when the pool cannot
+        carry it at the observed latency; None (no admission) when only probing."""
+        if self._options.probe_only:
+            return None
+        rate = self._throttle.current_rate
+        capacity = self._pool.capacity()
+        return rate if capacity is None else min(rate, capacity)
 
     async def _fetch(self, task: SearchTask, spec: PageSpec) -> None:
         attempt = task.attempts.get(spec.offset, 0) + 1
@@ -267,9 +310,10 @@ class Harvest:
         extra = 0  # calls beyond one that this page took (an upload, a closed search)
         try:
             filters = self._filters[task.search_id]
-            if self._images is not None and task.search_id in self._images.states:
-                waiting = max(0, self.stats.calls - self.stats.answered - 1)
-                lead = self._throttle.pause_left() + waiting / self._throttle.current_rate
+            if self._images is not None and task.window_s is not None:
+                # how long this call may wait for its slot: its search must be open then
+                throttle = self._throttle
+                lead = throttle.pause_left() + throttle.waiting / throttle.current_rate
                 try:
                     page, used, calls = await self._images.call(
                         task, spec.offset, spec.limit, filters, lead=lead
@@ -286,15 +330,41 @@ class Harvest:
                 )
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
             self._uncommitted -= 1
+            self._in_flight -= 1
             self._unsent(task, spec, attempt)
         except PatSnapError as exc:
+            self._answered()
             self._uncommitted -= 1
-            self.stats.answered += 1
             await self._failed(task, spec, attempt, exc)
         else:
-            self.stats.answered += 1
+            self._answered()
             await self._landed(task, spec, attempt, page, used, extra)
         self._wake()
+
+    def _answered(self) -> None:
+        """A call came back: learn its latency, resize the pool, say if it stays too small."""
+        self.stats.answered += 1
+        saturated = self._in_flight >= self._pool.limit
+        self._in_flight -= 1
+        left = sent_at()
+        if left is None:
+            return
+        now = time.monotonic()
+        self._pool.observe(now - left)
+        before = self._pool.limit
+        if self._pool.resize(self._throttle.rate) > before:
+            self._grow()
+        needed = self._pool.limited(now, saturated)
+        if needed is not None:
+            pinned = self._pool.pinned is not None
+            self._observer.event(
+                "concurrency_limited",
+                concurrency=self._pool.limit,
+                needed=needed,
+                setting="concurrency" if pinned else "max_concurrency",
+                rate=round(self._throttle.rate, 2),
+                latency_p90=_rounded(self._pool.latency.quantile(0.9)),
+            )
 
     def _unsent(self, task: SearchTask, spec: PageSpec, attempt: int) -> None:
         self.stats.calls -= 1
@@ -330,7 +400,7 @@ class Harvest:
                 created_id=used,
             )
         )
-        self._sched.landed(task, spec, page.total)
+        self._sched.landed(task, spec, page.total, now=self._clock(), rate=self._admission_rate())
         self.stats.pages += 1
         self.stats.hits += len(page.hits)
         self._observer.event(
@@ -362,9 +432,7 @@ class Harvest:
             return
         # an image's search is created again when its window closes: no window ends it
         window_end = (
-            math.inf
-            if self._images is not None and task.search_id in self._images.states
-            else task.deadline + self._options.grace_s
+            math.inf if task.window_s is not None else task.deadline + self._options.grace_s
         )
         if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
             exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
@@ -481,6 +549,11 @@ class Harvest:
         )
         self._retire(task)
 
+    async def _expire_unstarted(self, task: SearchTask) -> None:
+        """A search that waited for room until its window closed: expired, no call paid."""
+        self._decide(task, "expired", None)
+        await self._finish(task)
+
     def _retire(self, task: SearchTask) -> None:
         self._active -= 1
         if self._active == 0:
@@ -496,13 +569,15 @@ class Harvest:
             (len(t.pending) if t.started else 1) + t.in_flight + t.waiting for t in live
         )
         self.stats.current_rate = self._throttle.current_rate
+        self.stats.in_flight = self._in_flight
+        self.stats.concurrency = self._pool.limit
+        self.stats.latency_p50 = _rounded(self._pool.latency.quantile(0.5))
+        self.stats.latency_p90 = _rounded(self._pool.latency.quantile(0.9))
         if self._images is not None:
             self.stats.creations = self._images.creations
             self.stats.uploads = self._images.uploads
         return self.stats
 
 
-def _earliest(*moments: float | None) -> float | None:
-    """The earliest of the moments given, None if none is."""
-    known = [moment for moment in moments if moment is not None]
-    return min(known) if known else None
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)

@@ -1,16 +1,19 @@
 """Searches made from images, just in time: the pool owns each search's window.
 
-    images = Images(api, send, validity_s=1200, recreate=3)
-    scheduled = images.load(search, task, progress.get(key), now)   # at set-up, per image
-    task = images.admit(scheduler.tasks, rate, now)   # a fresh image the pool can finish
+    images = Images(api, send, scheduler, validity_s=1200, recreate=3)
+    images.load(search, task, progress.get(key))   # at set-up, per image, before the scheduler
     page, used, calls = await images.call(task, offset, limit, filters, lead=0.4)
 
-An image's search is created when the pool can finish it inside its window (`admit`),
-never up front: its creation is a paid call whose answer is the search's first page. A
-page is fetched from the image's live search; when the window is about to close (or the
-API answers that the search failed) the next call creates the search again and carries on
-at that page's offset, at most `recreate` times; then the image ends expired. A local
-image is uploaded once, before its first creation, and its URL reused while valid.
+An image's search is created when the pool can finish it inside its window, never up
+front: the scheduler admits it like any search (`schedule.Scheduler`, with
+`SearchTask.window_s` set here), against the window a call made now would open, and
+assuming the full 1,100 hits until the creation says otherwise. Its creation is a paid
+call whose answer is the search's first page; it moves the search's reservation to its real
+deadline (`Scheduler.move`). A page is fetched from the image's live search; when the window
+is about to close (or the API answers that the search failed) the next call creates the
+search again and carries on at that page's offset, at most `recreate` times; then the image
+ends expired. A local image is uploaded once, before its first creation, and its URL reused
+while valid.
 
 The ranking of an image does not change between its searches, so pages of different
 searches of one image are pages of one ranking: offsets already fetched are never
@@ -32,26 +35,16 @@ from anyio.abc import ObjectSendStream
 from harvester.api.errors import PatSnapError, Retryable, SearchFailed, SlowDown
 from harvester.api.models import Created, Page, Upload
 from harvester.engine.events import NullObserver, Observer
-from harvester.engine.schedule import SearchTask
+from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Search
-from harvester.paging import LIMIT_CAP, OFFSET_CAP, plan_pages
 from harvester.sink.images import ImageProgress, ImageUploaded, SearchCreated
 from harvester.sink.messages import Message
 
-__all__ = ["ImageApi", "ImageState", "Images", "WindowClosed", "pages_of_unknown"]
+__all__ = ["ImageApi", "ImageState", "Images", "WindowClosed"]
 
 #: An uploaded URL must stay valid at least this long past a creation that uses it (or a
 #: quarter of its lifetime, if shorter).
 UPLOAD_SLACK_S = 60.0
-#: Share of a window not planned for when admitting a search.
-ADMIT_SLACK = 0.2
-#: How often admission counts the pool's backlog anew (seconds).
-BACKLOG_EVERY_S = 1.0
-
-
-def pages_of_unknown(limit: int) -> int:
-    """Pages of a search of unknown size, assumed as big as a search can be (1,100 hits)."""
-    return len(plan_pages(OFFSET_CAP + LIMIT_CAP, limit))
 
 
 @runtime_checkable
@@ -102,6 +95,7 @@ class Images:
         self,
         api: ImageApi,
         send: ObjectSendStream[Message],
+        scheduler: Scheduler,
         *,
         validity_s: float,
         recreate: int,
@@ -111,25 +105,23 @@ class Images:
         self._api = api
         self._observer = observer or NullObserver()
         self._send = send
+        self._scheduler = scheduler
         self._validity = validity_s
         self._recreate = recreate
         self._clock = clock
         #: a call must leave this long before its search's window closes
         self.margin = min(2.0, 0.1 * validity_s)
         self.states: dict[str, ImageState] = {}
-        self.fresh: list[SearchTask] = []  #: never created, in file order (reversed: pop)
         self.uploads = 0  #: upload calls answered this run
         self.creations = 0  #: searches created this run
-        self._backlog = (-math.inf, 0)  #: (when counted, pages) for admission
-        self._recount_s = min(BACKLOG_EVERY_S, validity_s / 20)
 
     # --- set-up -------------------------------------------------------------------------
 
-    def load(
-        self, search: Search, task: SearchTask, progress: ImageProgress | None, now: float
-    ) -> bool:
-        """Register an image's task; True if it goes to the scheduler now, False if it waits
-        in the fresh queue until admitted (never created, nothing fetched)."""
+    def load(self, search: Search, task: SearchTask, progress: ImageProgress | None) -> None:
+        """Register an image's task before the scheduler gets it: its window is its live
+        search's, or none yet (an infinite deadline) if it was never created; either way a
+        call made while no window is open creates one, usable until `margin` before it
+        closes."""
         known = progress or ImageProgress()
         url, expires = search.image_url, math.inf
         if url is None and known.url is not None and known.url_expires_at is not None:
@@ -139,66 +131,8 @@ class Images:
         if known.creations:
             state.created_id, state.created_at = known.creations[-1]
         self.states[search.search_id] = state
-        task.deadline = state.created_at + self._validity
-        if task.started or state.created_id is not None:
-            return True  # resumed: a live search goes on, a closed one is made again
-        task.deadline = math.inf
-        task.pending = []
-        self.fresh.append(task)
-        return False
-
-    def finish_loading(self) -> None:
-        """Fresh images are taken in file order."""
-        self.fresh.reverse()
-
-    # --- admission ----------------------------------------------------------------------
-
-    def admit(
-        self, tasks: Mapping[str, SearchTask], rate: float, now: float
-    ) -> SearchTask | float | None:
-        """The next fresh image to create if the pool can finish it inside its window;
-        else when to ask again (epoch seconds); None when no image waits.
-
-        What the pool already holds for deadlines before the new search's (pages pending, in
-        flight or parked of every started search, and a whole search for each one whose size
-        is still unknown) goes first; the new search must then fit before its window closes.
-        The count is a pass over every search, so it is taken at most once a second (a
-        twentieth of a window, if shorter) and kept up to date in between with the searches
-        admitted since.
-        """
-        while self.fresh and self.fresh[-1].ended:
-            self.fresh.pop()
-        if not self.fresh:
-            return None
-        task = self.fresh[-1]
-        counted_at, backlog = self._backlog
-        if now - counted_at >= self._recount_s or now < counted_at:
-            counted_at, backlog = now, self._count_backlog(tasks, now + self._validity)
-        needed = backlog + pages_of_unknown(task.limit)
-        # a fifth of the window kept for what the rate does not show: push-backs and their
-        # pauses, retries, latency
-        room = (1 - ADMIT_SLACK) * self._validity - self.margin
-        late = needed / rate - room
-        if late > 0 and backlog > 0:
-            self._backlog = counted_at, backlog
-            return now + late
-        self.fresh.pop()
-        self._backlog = counted_at, needed
-        return task
-
-    @staticmethod
-    def _count_backlog(tasks: Mapping[str, SearchTask], before: float) -> int:
-        """Pages the pool holds for searches whose window closes before `before`."""
-        backlog = 0
-        for other in tasks.values():
-            # (an image admitted but not created yet has no deadline: it counts)
-            if other.ended or before < other.deadline < math.inf:
-                continue
-            if other.started:
-                backlog += len(other.pending) + other.in_flight + other.waiting
-            elif other.in_flight or other.pending or other.waiting:
-                backlog += pages_of_unknown(other.limit)
-        return backlog
+        task.deadline = state.created_at + self._validity if known.creations else math.inf
+        task.window_s = self._validity - self.margin
 
     # --- calls --------------------------------------------------------------------------
 
@@ -230,7 +164,7 @@ class Images:
             try:
                 page = await self._api.fetch_page(used, offset=offset, limit=limit, filters=filters)
             except PatSnapError as error:
-                if not self._closed(task, state, used, error):
+                if not self._closed(state, used, error):
                     raise
                 continue  # the search's window closed: make it again, ask for this page
             return page, used, calls
@@ -265,7 +199,7 @@ class Images:
             state.created_id, state.created_at = created.search_id, at
             state.creations += 1
             self.creations += 1
-            task.deadline = at + self._validity
+            self._scheduler.move(task, at + self._validity)
             await self._send.send(SearchCreated(task.search_id, created.search_id, at))
             self._observer.event(
                 "search_created",
@@ -304,13 +238,13 @@ class Images:
 
     # --- failures -----------------------------------------------------------------------
 
-    def _closed(self, task: SearchTask, state: ImageState, used: str, error: Exception) -> bool:
+    def _closed(self, state: ImageState, used: str, error: Exception) -> bool:
         """Whether a failed results call means the search's window closed: the API says the
         search failed, or a transient failure came after its window. The next call then
         creates the search again (unless a newer one exists already)."""
         if isinstance(error, SlowDown) or not isinstance(error, SearchFailed | Retryable):
             return False
-        if isinstance(error, Retryable) and self._clock() < task.deadline:
+        if isinstance(error, Retryable) and self._clock() < state.created_at + self._validity:
             return False
         if used == state.created_id:
             state.created_id = None

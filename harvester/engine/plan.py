@@ -3,6 +3,8 @@
 Pure: it takes what is known (totals from page 0 of earlier runs or a probe) and the
 rate, and replays the scheduler's order on paper. Where a total is unknown the search
 costs between 1 call (empty or small) and 11 calls (1,100 hits or more at limit 100).
+Once a run has measured the latency, the rate the plan assumes is also capped by what the
+pool can carry at it (calls in flight / latency, Little's law).
 
 A search made from an image costs the same, its creation being its first page, plus an
 upload for a local image; its window opens when the run creates it, so it meets its window
@@ -44,6 +46,7 @@ class JobPlan:
     rate: float  #: requests/s the plan assumes (the throttle's, margin included)
     creations: int = 0  #: searches to create from images, at least (once each)
     uploads: int = 0  #: local images to upload, at most (a live upload is reused)
+    pool_rate: float | None = None  #: requests/s the pool carries at the measured latency
 
     @property
     def calls_min(self) -> int:
@@ -74,9 +77,18 @@ def plan_job(
     start: float,
     validity_s: float,
     margin: float = DEFAULT_MARGIN,
+    latency_s: float | None = None,
+    in_flight: int | None = None,
 ) -> JobPlan:
-    """Plan `job` given `known[search_id] = (total, done offsets, final)` from a checkpoint."""
+    """Plan `job` given `known[search_id] = (total, done offsets, final)` from a checkpoint.
+
+    `latency_s` (a run's measured median) and `in_flight` (the most calls the pool keeps
+    out: a pinned concurrency, or the auto ceiling) cap the rate at in_flight / latency.
+    """
     effective = rate * margin
+    pool_rate = in_flight / latency_s if latency_s and in_flight else None
+    if pool_rate is not None:
+        effective = min(effective, pool_rate)
     rows: list[tuple[float, int, int, int, bool, str]] = []
     final = creations = uploads = 0
     for index, search in enumerate(job.searches):
@@ -106,4 +118,4 @@ def plan_job(
         if math.isinf(deadline):  # an image: its own calls must fit in one window
             meets = effective > 0 and high / effective <= validity_s
         plans.append(SearchPlan(search_id, deadline, is_known, low, high, finish, meets))
-    return JobPlan(tuple(plans), final, effective, creations, uploads)
+    return JobPlan(tuple(plans), final, effective, creations, uploads, pool_rate)

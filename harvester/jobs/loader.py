@@ -15,6 +15,7 @@ from harvester.jobs.collect import Collector, at
 from harvester.jobs.entry import Layer, Layering
 from harvester.jobs.fields import (
     Checked,
+    check_concurrency,
     check_name,
     check_search_id,
     choice_check,
@@ -181,7 +182,8 @@ class _Loader:
             validity_minutes=setting("validity_minutes", float_check(0, low_open=True), 20.0),
             rate=setting("rate", float_check(0, 1000, low_open=True), 10.0),
             burst=setting("burst", int_check(1), 1),
-            concurrency=setting("concurrency", int_check(1, 256), 8),
+            concurrency=setting("concurrency", check_concurrency, "auto"),
+            max_concurrency=setting("max_concurrency", int_check(1, 256), 64),
             shards=setting("shards", int_check(1, 1024), 4),
             dedupe=setting("dedupe", choice_check(DEDUPE_SCOPES), "search"),
             grace_seconds=setting("grace_seconds", float_check(0), 30.0),

@@ -5,18 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from harvester.jobs.fingerprint import job_fingerprint
 
 __all__ = [
     "DEDUPE_SCOPES",
     "IMAGE_KEY_PREFIX",
+    "Concurrency",
     "Job",
     "JobFileError",
     "JobSettings",
     "Problem",
     "Search",
 ]
+
+#: Calls in flight: "auto" follows rate x observed latency; a number pins it.
+Concurrency = int | Literal["auto"]
 
 #: "search": one record per (search_id, patent_id); "job": one per patent_id.
 DEDUPE_SCOPES = ("search", "job")
@@ -32,7 +37,8 @@ class JobSettings:
     validity_minutes: float = 20.0  #: a search's window after its created_at
     rate: float = 10.0  #: requests per second for the account
     burst: int = 1  #: requests allowed at once within the rate
-    concurrency: int = 8  #: requests in flight
+    concurrency: Concurrency = "auto"  #: requests in flight; "auto": rate x latency
+    max_concurrency: int = 64  #: the most requests in flight under "auto"
     shards: int = 4  #: output files; a record goes to hash(patent_id) % shards
     dedupe: str = "search"  #: one of DEDUPE_SCOPES
     grace_seconds: float = 30.0  #: retries may run this long past a window's end
