@@ -25,7 +25,18 @@ from bench.installs import PEER_PACKAGES, ensure_nginx, ensure_peers, versions_i
 from bench.procs import ROOT
 from bench.table import Context, Row, render
 
-FIGURES = ("cpu", "rate", "rate_sandbox", "scale", "writer", "deadline", "peers", "resume")
+FIGURES = (
+    "cpu",
+    "rate",
+    "latency",
+    "rate_sandbox",
+    "scale",
+    "writer",
+    "deadline",
+    "overload",
+    "peers",
+    "resume",
+)
 RESULTS = ROOT / "bench" / "RESULTS.md"
 WORKDIR = ROOT / "out" / "bench"
 NOTES_MARK = "<!-- notes: everything below this line is kept when the bench rewrites the file -->"
