@@ -28,11 +28,13 @@ from bench.table import Context, Row, render
 FIGURES = (
     "cpu",
     "rate",
+    "latency",
     "rate_sandbox",
     "scale",
     "writer",
     "deadline",
     "images",
+    "overload",
     "peers",
     "resume",
 )

@@ -111,3 +111,13 @@ def test_latency_window_keeps_only_recent_calls() -> None:
         window.add(seconds)
     assert len(window) == 4 and window.quantile(0.9) == 0.1
     assert LatencyWindow().quantile(0.5) is None
+
+
+def test_before_the_first_answer_a_starved_throttle_grows_the_pool_by_one() -> None:
+    pool = PoolSize(pinned=None, ceiling=6)
+    assert [pool.starved() for _ in range(4)] == [True, True, False, False]
+    assert pool.limit == 6  # the ceiling holds
+    pool = PoolSize(pinned=None, ceiling=64)
+    pool.observe(0.1)
+    assert not pool.starved() and pool.limit == START  # answers size it from now on
+    assert not PoolSize(pinned=3, ceiling=64).starved()

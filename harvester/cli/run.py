@@ -89,9 +89,16 @@ def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
     )
 
 
-def _client_settings(args: argparse.Namespace) -> ClientSettings:
+def _client_settings(args: argparse.Namespace, options: HarvestOptions) -> ClientSettings:
+    # A connection for every call the pool may have in flight: a call that took its slot
+    # and then waited for a connection would leave late and bunched with others, which a
+    # burst-1 limit refuses.
+    most = options.concurrency or options.max_concurrency
+    pool = max(ClientSettings().pool_size, most + 2)
     timeout: float | None = getattr(args, "read_timeout", None)
-    return ClientSettings(read_timeout=timeout) if timeout else ClientSettings()
+    if timeout:
+        return ClientSettings(read_timeout=timeout, pool_size=pool)
+    return ClientSettings(pool_size=pool)
 
 
 def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
@@ -256,7 +263,7 @@ def _run_pool(
         sink,
         base_url,
         credentials,
-        _client_settings(args),
+        _client_settings(args, options),
         options,
         observer,
         live,

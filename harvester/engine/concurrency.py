@@ -1,6 +1,7 @@
 """How many calls to keep in flight: enough to fill the rate at the latency the run observes.
 
     pool = PoolSize(pinned=None, ceiling=64)    # concurrency = "auto"
+    pool.starved()                              # before any answer: the throttle ran dry
     pool.observe(latency_s)                     # after every answered call
     pool.resize(rate)                           # the in-flight target now
     pool.limited(now, rate, saturated)          # the figure to report, once, if it stays short
@@ -8,7 +9,8 @@
 Little's law: calls in flight = rate x latency. The pool sizes for a high percentile of
 recent latencies (jitter sends some calls long), with headroom, plus a couple of calls
 waiting for their slot so the throttle never finds the pool empty. It starts small and
-follows the latency as it changes, never above `ceiling`. More in flight never means
+follows the latency as it changes, never above `ceiling`; before the first answer it grows
+by one each time a call leaves with none queued behind it. More in flight never means
 faster than the rate: the throttle alone paces calls; the pool only keeps it fed.
 """
 
@@ -113,6 +115,15 @@ class PoolSize:
     def most(self) -> int:
         """The largest the limit can ever be (sizes the commit window's buffers)."""
         return self.pinned if self.pinned is not None else self.ceiling
+
+    def starved(self) -> bool:
+        """A call is about to leave with none waiting behind it, before any latency is
+        known: in auto mode, allow one more in flight (True if the limit grew). The pool
+        so grows at the pace calls leave until the first answers size it."""
+        if self.pinned is not None or self._seen or self.limit >= self.ceiling:
+            return False
+        self.limit += 1
+        return True
 
     def observe(self, latency_s: float) -> None:
         """Record one answered call's latency."""

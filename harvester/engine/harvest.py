@@ -282,6 +282,8 @@ class Harvest:
                 self._uncommitted += 1  # until its call fails or the writer commits its page
                 self._in_flight += 1
                 self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
+                if self._throttle.waiting == 0 and self._pool.starved():
+                    self._grow()  # no call queued for a slot: the pool, not the rate, limits
                 return item
             if expired:
                 continue  # those may have been the last searches: check before waiting
