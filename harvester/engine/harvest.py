@@ -47,6 +47,9 @@ from harvester.sink.messages import Message, PageFetched, SearchEnded
 
 __all__ = ["Fetcher", "Harvest", "HarvestOptions"]
 
+#: The smallest commit window: the fixed pool's size before concurrency = "auto".
+MIN_COMMIT_WINDOW = 8
+
 
 class Fetcher(Protocol):
     """What the pool needs of the API client (PatSnapClient satisfies it)."""
@@ -221,10 +224,11 @@ class Harvest:
 
     @staticmethod
     def commit_window_for(limit: int) -> int:
-        """Pages that may be paid for and uncommitted with `limit` calls in flight: those,
-        plus half as many (at least 8) landed and waiting for the writer's next commit, so
-        a commit that takes a moment does not hold the pool back."""
-        return limit + max(8, limit // 2)
+        """Pages that may be paid for and uncommitted with `limit` calls in flight: that
+        many (the auto limit has headroom for pages landed and waiting for the writer's
+        next commit), and never fewer than MIN_COMMIT_WINDOW, so a small pool at a low
+        latency is not held back by a commit that takes a moment."""
+        return max(limit, MIN_COMMIT_WINDOW)
 
     def _commit_window(self) -> int | None:
         if self._window == "pool":
