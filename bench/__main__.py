@@ -25,7 +25,19 @@ from bench.installs import PEER_PACKAGES, ensure_nginx, ensure_peers, versions_i
 from bench.procs import ROOT
 from bench.table import Context, Row, render
 
-FIGURES = ("cpu", "rate", "rate_sandbox", "scale", "writer", "deadline", "peers", "resume")
+FIGURES = (
+    "cpu",
+    "rate",
+    "latency",
+    "rate_sandbox",
+    "scale",
+    "writer",
+    "deadline",
+    "images",
+    "overload",
+    "peers",
+    "resume",
+)
 RESULTS = ROOT / "bench" / "RESULTS.md"
 WORKDIR = ROOT / "out" / "bench"
 #: The figures that need nginx, and those that need the peers' venv: nothing else installs.

@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harvester.demo_images import write_image_job
+
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 JOB = ROOT / "jobs" / "example.toml"
 OUT = ROOT / "out" / "demo"
+IMAGES = ROOT / "out" / "demo-images"
 
 
 def _start_sandbox() -> tuple[subprocess.Popen[str], str]:
@@ -64,6 +67,12 @@ def main() -> int:
             env=env,
             cwd=ROOT,
         )
+        images = write_image_job(IMAGES / "job")
+        print(f"\ndemo: images: a PNG the demo drew and an image URL ({images.relative_to(ROOT)})")
+        print(f"demo: harvester run {images.relative_to(ROOT)} --out {IMAGES.relative_to(ROOT)}\n")
+        run_images = [sys.executable, "-m", "harvester", "run", str(images), "--fresh"]
+        image_code = subprocess.call([*run_images, "--out", str(IMAGES)], env=env, cwd=ROOT)
+        code = code or image_code
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)
@@ -75,6 +84,7 @@ def main() -> int:
         f"  {rel}/manifest.json     shards with record counts and sha256\n"
         f"  {rel}/report.html       the run's numbers and charts: open it in a browser\n"
         f"  {rel}/_SUCCESS          written last, when every search is final\n"
+        f"  {IMAGES.relative_to(ROOT)}/searches.jsonl   per image: search_ids, creations, uploads\n"
         f"Try: .venv/bin/harvester status {rel}\n"
         f"     zcat {rel}/part-00000.jsonl.gz | head -2\n"
         f"     (DuckDB reads the shards as they are: `make test` installs its Python package;\n"

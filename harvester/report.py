@@ -36,12 +36,14 @@ NOTABLE = frozenset(
         "slow_down",
         "search_expired",
         "search_failed",
+        "search_closed",
         "run_stopping",
         "run_started",
         "progress",
         "api_unreachable",
         "token_rejected",
         "reauthenticate",
+        "concurrency_limited",
     }
 )
 
@@ -90,8 +92,16 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def latency_text(stats: HarvestStats) -> str:
+    """`latency p50 0.48 s p90 0.66 s`, or `latency -` before the first answer."""
+    if stats.latency_p50 is None or stats.latency_p90 is None:
+        return "latency -"
+    return f"latency p50 {stats.latency_p50:.2f} s p90 {stats.latency_p90:.2f} s"
+
+
 def progress_text(stats: HarvestStats, rate: float, wall: float | None = None) -> str:
-    """One line: searches, pages, hits, req/s, retries, errors, ETA, soonest deadline."""
+    """One line: searches, pages, hits, req/s, in flight, latency, retries, errors, ETA,
+    soonest deadline."""
     wall = time.time() if wall is None else wall
     eta = stats.pages_left / stats.current_rate if stats.current_rate > 0 else math.inf
     errors = ",".join(f"{code}x{n}" for code, n in stats.errors.most_common(3)) or "none"
@@ -100,7 +110,9 @@ def progress_text(stats: HarvestStats, rate: float, wall: float | None = None) -
     )
     return (
         f"searches {stats.done}/{stats.searches} | pages {stats.pages} (+{stats.pages_left} left)"
-        f" | hits {stats.hits:,} | {rate:.1f} req/s | retries {stats.retries}"
+        f" | hits {stats.hits:,} | {rate:.1f} req/s"
+        f" | in flight {stats.in_flight}/{stats.concurrency} | {latency_text(stats)}"
+        f" | retries {stats.retries}"
         f" | errors {errors} | ETA {_duration(eta)} | soonest deadline in {deadline}"
     )
 
@@ -190,6 +202,11 @@ def format_summary(
         f" {totals.get('duplicates', 0):,} duplicates dropped",
         f"  calls     {stats.calls:,} this run ({stats.retries:,} retries,"
         f" {stats.calls / max(elapsed, 1e-9):.1f}/s), {stats.pages:,} pages",
+        f"  pool      up to {stats.peak_in_flight} in flight, {latency_text(stats)}",
+    ]
+    if stats.creations or stats.uploads:
+        lines.append(f"  images    {stats.creations:,} searches created, {stats.uploads:,} uploads")
+    lines += [
         f"  output    {out_dir}",
     ]
     if stop_reason:

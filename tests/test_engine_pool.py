@@ -223,14 +223,15 @@ async def test_slow_down_answers_do_not_use_up_the_pages_attempts() -> None:
     assert api.calls[("a", 0)] == 13
 
 
-async def test_equal_deadlines_finish_started_searches_before_opening_new_ones() -> None:
-    totals = {"big": 1000, "small": 300, "tiny": 50}
+async def test_a_probed_search_goes_on_before_new_probes_unless_most_seen_were_cheaper() -> None:
+    totals = {"big": 1000, "small": 300, "tiny": 50, "late": 200}
     api = FakeApi(totals)
     options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST)
     await harvest(api, make_job(totals), options=options)
-    # page 0 of each first (a page 0 tells the size), then the nearest-to-done search
-    assert api.order[:3] == [("big", 0), ("small", 0), ("tiny", 0)]
-    assert api.order[3:5] == [("small", 100), ("small", 200)]
+    # big's page 0 is the first size seen: it keeps its place and finishes; small costs
+    # less than big (the only size seen): it too goes on before tiny and late are probed
+    big = [("big", offset) for offset in range(0, 1000, 100)]
+    assert api.order[:14] == [*big, ("small", 0), ("small", 100), ("small", 200), ("tiny", 0)]
 
 
 async def test_earlier_deadline_goes_first() -> None:
@@ -483,3 +484,125 @@ async def test_a_503_with_retry_after_is_tried_again_no_sooner() -> None:
     assert ended(got)["a"].status == "complete"
     retries = [fields for name, fields in events.seen if name == "retry"]
     assert [r["delay"] for r in retries] == [0.2]  # without Retry-After: 0 (NO_WAIT)
+
+
+async def test_searches_held_for_room_until_their_window_closes_end_expired_with_no_call() -> None:
+    # 12 searches past the cap (11 calls each); the window holds 63 calls at the rate (the
+    # throttle's 0.97 x 10,000/s): room for 5. A fake clock: a call takes 1/9,700 s, any
+    # other look at the clock a microsecond (so a pool with nothing to do reaches the end).
+    totals = {f"big{i}": 5000 for i in range(12)}
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    elapsed = [0.0]
+
+    def clock() -> float:
+        elapsed[0] += 1e-6
+        return base.timestamp() + elapsed[0]
+
+    class TimedApi(FakeApi):
+        async def fetch_page(
+            self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+        ) -> Page:
+            elapsed[0] += 1 / 9700
+            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+    api = TimedApi(totals)
+    # (auto, with a ceiling far above what the fake calls' real latency needs: the room
+    # is the rate's, not the pool's)
+    options = HarvestOptions(rate=10_000, max_concurrency=256, retry=FAST, validity_s=0.0065)
+    with anyio.fail_after(20):
+        _, messages = await harvest(
+            api, make_job(totals, created_at=base), options=options, clock=clock
+        )
+    status = {sid: m.status for sid, m in ended(messages).items()}
+    done = [sid for sid, s in status.items() if s == "truncated"]
+    expired = [sid for sid, s in status.items() if s == "expired"]
+    assert len(done) == 5 and len(expired) == 7
+    assert all(api.calls[(sid, 0)] == 0 for sid in expired)  # not one page 0 on them
+    assert sum(api.calls.values()) == 11 * 5
+    assert all(m.calls == 0 for sid, m in ended(messages).items() if sid in expired)
+
+
+async def test_a_window_that_closes_mid_search_ends_it_expired() -> None:
+    # admitted with room to spare, then the API slows down tenfold after page 2: the window
+    # closes part way and PatSnap refuses the next call (fake clock, as above)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    elapsed = [0.0]
+    deadline = base.timestamp() + 0.3
+
+    def clock() -> float:
+        elapsed[0] += 1e-6
+        return base.timestamp() + elapsed[0]
+
+    class SlowingApi(FakeApi):
+        async def fetch_page(
+            self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+        ) -> Page:
+            elapsed[0] += 0.01 if offset < 300 else 0.1
+            if clock() > deadline:
+                self.calls[(search_id, offset)] += 1
+                raise SearchFailed("Invalid parameter search_id", code=68300004)
+            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+    api = SlowingApi({"closing": 1100})
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST, validity_s=0.3, grace_s=0)
+    job = make_job({"closing": 1100}, created_at=base)
+    with anyio.fail_after(20):
+        _, messages = await harvest(api, job, options=options, clock=clock)
+    end = ended(messages)["closing"]
+    pages = [m for m in messages if isinstance(m, PageFetched)]
+    assert end.status == "expired" and 0 < len(pages) < 11
+
+
+async def test_a_pinned_pool_too_small_for_the_latency_says_so_once() -> None:
+    class LateApi(FakeApi):
+        async def fetch_page(
+            self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+        ) -> Page:
+            await anyio.sleep(0.01)  # 1 in flight at 10 ms: 100/s of the 9,700/s paid for
+            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+    class Events:
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, dict[str, object]]] = []
+
+        def event(self, name: str, /, **fields: object) -> None:
+            self.seen.append((name, fields))
+
+    totals = {f"s{i}": 1100 for i in range(6)}
+    options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST, limited_after_s=0.1)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    events = Events()
+    pool = Harvest(make_job(totals), LateApi(totals), send, {}, options, events)
+
+    async def drain() -> None:
+        async with receive:
+            async for _ in receive:
+                pass
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(drain)
+        await pool.run()
+    limited = [fields for name, fields in events.seen if name == "concurrency_limited"]
+    assert len(limited) == 1
+    assert limited[0]["concurrency"] == 1 and limited[0]["setting"] == "concurrency"
+    assert int(str(limited[0]["needed"])) > 10
+    stats = pool.snapshot()
+    assert stats.peak_in_flight == 1 and stats.latency_p50 is not None
+    assert stats.latency_p50 >= 0.01  # the floor: each call slept that long
+
+
+async def test_auto_grows_the_pool_to_the_latency_and_never_past_the_ceiling() -> None:
+    class LateApi(FakeApi):
+        async def fetch_page(
+            self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+        ) -> Page:
+            await anyio.sleep(0.02)
+            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+
+    totals = {f"s{i}": 1100 for i in range(8)}
+    api = LateApi(totals)
+    options = HarvestOptions(rate=10_000, max_concurrency=12, retry=FAST)
+    pool, messages = await harvest(api, make_job(totals), options=options)
+    stats = pool.snapshot()
+    assert stats.concurrency == 12 and stats.peak_in_flight == 12  # 9,700/s x 20 ms > 12
+    assert sum(api.calls.values()) == 88 and len(ended(messages)) == 8

@@ -86,7 +86,7 @@ def test_problems_come_in_file_order() -> None:
 def test_setting_messages_say_what_is_allowed() -> None:
     messages = {p.field: p.message for p in _problems(FIXTURES / "bad-settings.toml")}
     assert messages["job.rate"] == "must be a number > 0 and <= 1000, got -1"
-    assert messages["job.concurrency"] == "must be an integer 1..256, got 0"
+    assert messages["job.concurrency"] == 'must be "auto" or an integer 1..256, got 0'
     assert messages["job.shards"] == "must be an integer 1..1024, got 2000"
     assert messages["job.burst"] == "must be an integer >= 1, got 1.5"
     assert messages["job.validity_minutes"] == "must be a number > 0, got 0"
@@ -273,6 +273,19 @@ def test_overrides_win_over_the_job_file(tmp_path: Path) -> None:
     )
     assert (job.settings.rate, job.settings.concurrency) == (50.0, 4)
     assert (job.settings.shards, job.settings.burst) == (8, 3)
+    auto = load_job(FIXTURES / "good.toml", overrides={"concurrency": "auto", "max_concurrency": 9})
+    assert (auto.settings.concurrency, auto.settings.max_concurrency) == ("auto", 9)
+
+
+def test_concurrency_is_auto_by_default_and_a_ceiling_bounds_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[job]\nname = "x"\n[[search]]\nid = "A-1"\n')
+    job = load_job(path)
+    assert (job.settings.concurrency, job.settings.max_concurrency) == ("auto", 64)
+    text = '[job]\nname = "x"\nconcurrency = "lots"\nmax_concurrency = 0\n'
+    bad = _write(tmp_path, text + '[[search]]\nid = "A-1"\n')
+    messages = {p.field: p.message for p in _problems(bad)}
+    assert messages["job.concurrency"] == "must be \"auto\" or an integer 1..256, got 'lots'"
+    assert messages["job.max_concurrency"] == "must be an integer 1..256, got 0"
 
 
 def test_bad_overrides_are_reported_as_flags() -> None:
@@ -287,7 +300,8 @@ def test_bad_overrides_are_reported_as_flags() -> None:
 def test_example_job_is_valid_and_mixes_kinds_of_searches() -> None:
     job = load_job(EXAMPLE)
     assert job.settings.name == "example"
-    assert (job.settings.rate, job.settings.concurrency, job.settings.shards) == (20.0, 8, 4)
+    assert (job.settings.rate, job.settings.concurrency, job.settings.shards) == (20.0, "auto", 4)
+    assert job.settings.max_concurrency == 64
     assert len(job.searches) >= 10
     ids = [s.search_id for s in job.searches]
     assert "SBX-0-empty" in ids and "SBX-2400-phones" in ids

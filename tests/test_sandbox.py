@@ -600,6 +600,24 @@ async def test_concurrent_calls_are_counted_in_flight() -> None:
         assert a.sandbox.stats.max_in_flight == 5 and a.sandbox.stats.in_flight == 0
 
 
+async def test_latency_mode_delays_every_answer_by_latency_plus_jitter() -> None:
+    # burst 2 at 4/s: of three calls at once two pass and take 0.2 +- 0.05 s to come back,
+    # the third is refused
+    async with api(SandboxConfig(latency_s=0.2, jitter_s=0.05, rate=4, burst=2)) as a:
+        loop = asyncio.get_running_loop()
+
+        async def timed(offset: int) -> tuple[float, int]:
+            began = loop.time()
+            _, body = await a.page("SBX-500-lat", offset=offset)
+            return loop.time() - began, int(body["error_code"])
+
+        answers = await asyncio.gather(*(timed(n * 100) for n in range(3)))
+    passed = sorted(t for t, code in answers if code == 0)
+    refused = [t for t, code in answers if code != 0]
+    assert len(passed) == 2 and len(refused) == 1
+    assert all(t >= 0.15 for t in passed)  # a floor: the sandbox slept that long
+
+
 async def test_register_rejects_malformed_bodies() -> None:
     async with (
         api(token=False) as a,

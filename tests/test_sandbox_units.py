@@ -178,12 +178,14 @@ def test_every_flag_has_help_and_flags_build_the_config() -> None:
         "--token-lifetime": "60",
         "--api-key": "sk-x",
         "--latency": "0.01",
+        "--jitter": "0.005",
     }
     args = parser.parse_args([item for pair in flags.items() for item in pair])
     config = config_from_args(args)
     assert (config.seed, config.rate, config.burst, config.quota) == (9, 5.0, 2, 10)
     assert (config.validity_s, config.fault_rate, config.faults) == (30.0, 0.1, ("drop", "slow"))
     assert (config.token_lifetime_s, config.api_key, config.latency_s) == (60.0, "sk-x", 0.01)
+    assert config.jitter_s == 0.005
     assert config_from_args(parser.parse_args([])).faults == ALL_FAULTS
     with pytest.raises(SystemExit):
         parser.parse_args(["--faults", "meteor"])
@@ -230,3 +232,21 @@ def test_building_the_cli_does_not_load_the_sandbox_server() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_latency_jitter_is_seeded_and_stays_within_its_band() -> None:
+    from harvester.sandbox.state import SandboxState
+
+    def delays(seed: int) -> list[float]:
+        state = SandboxState(SandboxConfig(seed=seed, latency_s=0.5, jitter_s=0.2))
+        return [state.delay() for _ in range(400)]
+
+    first = delays(3)
+    assert first == delays(3) and first != delays(4)
+    assert all(0.3 <= d <= 0.7 for d in first)
+    assert min(first) < 0.33 and max(first) > 0.67  # it spreads over the whole band
+    assert abs(sum(first) / len(first) - 0.5) < 0.03
+    fixed = SandboxState(SandboxConfig(latency_s=0.25))
+    assert {fixed.delay() for _ in range(5)} == {0.25}
+    clamped = SandboxState(SandboxConfig(latency_s=0.05, jitter_s=0.2))
+    assert min(clamped.delay() for _ in range(200)) == 0.0

@@ -15,18 +15,20 @@ from harvester.api.client import (
     PatSnapClient,
     base_url_from_env,
 )
-from harvester.api.models import Hit, Page
+from harvester.api.models import Created, Hit, Page, Upload
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "ApiKey",
     "ClientCredentials",
     "ClientSettings",
+    "Created",
     "Credentials",
     "Hit",
     "Page",
     "PatSnapClient",
     "TokenSource",
+    "Upload",
     "base_url_from_env",
     "credentials_from_env",
 ]

@@ -2,8 +2,10 @@
 
     async with PatSnapClient(base_url, credentials) as client:
         page = await client.fetch_page(search_id, offset=0, limit=100, filters={})
+        upload = await client.upload_image(Path("lamp.png"))            # upload.url
+        created = await client.create_search(upload.url, limit=100, filters={})
 
-`fetch_page` returns a Page or raises a PatSnapError subclass (see errors.py); aiohttp,
+Each call returns a value or raises a PatSnapError subclass (see errors.py); aiohttp,
 asyncio and OS exceptions are mapped at one boundary, `map_exceptions`. A rejected OAuth
 token is refreshed once for all callers (single flight) and the call retried once.
 """
@@ -13,13 +15,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import enum
+import io
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import aiohttp
+import anyio
 import yarl
 from aiohttp.http_exceptions import HttpProcessingError
 
@@ -33,14 +39,16 @@ from harvester.api.errors import (
     TransportError,
     UsageError,
 )
-from harvester.api.models import Page, TokenGrant
-from harvester.api.params import build_query
+from harvester.api.models import Created, Page, TokenGrant, Upload
+from harvester.api.params import ParamError, build_query
 from harvester.api.parse import (
     MAX_BODY_BYTES,
     TOKEN_REJECTED_CODE,
+    parse_created,
     parse_page,
     parse_retry_after,
     parse_token,
+    parse_upload,
 )
 
 __all__ = [
@@ -53,10 +61,15 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://connect.patsnap.com"
 RESULTS_PATH = "/image-search/results"
+CREATE_PATH = "/image-search/search-id"
+UPLOAD_PATH = "/image-search/image-upload"
 TOKEN_PATH = "/oauth/token"
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 _log = logging.getLogger("harvester.api")
+T = TypeVar("T")
+#: sends one request with the given query and bearer credential, and parses the answer
+_Send = Callable[[dict[str, str], str], Awaitable[T]]
 
 
 def base_url_from_env(env: Mapping[str, str], override: str | None = None) -> str:
@@ -193,46 +206,101 @@ class PatSnapClient:
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
     ) -> Page:
         """One page of a search; raises ParamError before sending anything the API rejects."""
+        self._check_open()
+        query = build_query(search_id, offset=offset, limit=limit, filters=filters)
+        return await self._authenticated(query, self._get_page)
+
+    async def create_search(
+        self, url: str, *, offset: int = 0, limit: int, filters: Mapping[str, str]
+    ) -> Created:
+        """Create a search from the image at `url` (a paid call); its answer holds the new
+        search_id and the page at `offset`. The search's window starts now."""
+        self._check_open()
+        if not isinstance(url, str) or not url.strip():
+            raise ParamError("url", url, "an http(s) URL of a JPG or PNG image")
+        # the results call's checks of limit, offset and filters hold for this call too
+        query = build_query("-", offset=offset, limit=limit, filters=filters)
+        del query["search_id"]
+        query = {"url": url.strip(), **query}
+        return await self._authenticated(query, self._get_created)
+
+    async def upload_image(self, path: Path) -> Upload:
+        """Upload a local JPG/PNG (a paid call); the answer is its public URL and lifetime."""
+        self._check_open()
+        data = await anyio.to_thread.run_sync(path.read_bytes)
+        name = path.name
+
+        async def send(query: dict[str, str], bearer: str) -> Upload:
+            form = aiohttp.FormData()
+            # a BytesIO, not bytes: aiohttp warns that large raw bytes may block the loop
+            image = io.BytesIO(data)
+            form.add_field("image", image, filename=name, content_type=_content_type(data))
+            answer = await self._request("POST", UPLOAD_PATH, query, bearer, form)
+            body, status, retry_after = answer
+            return parse_upload(body, http_status=status, retry_after=retry_after)
+
+        return await self._authenticated({}, send)
+
+    def _check_open(self) -> None:
         if self._state is not _State.OPENED:
             raise RuntimeError(f"this PatSnapClient is {self._state.value}; use `async with`")
-        query = build_query(search_id, offset=offset, limit=limit, filters=filters)
+
+    async def _authenticated(self, query: dict[str, str], send: _Send[T]) -> T:
+        """Send with the API key, or with a token refreshed once (single flight) if rejected."""
         credentials = self._credentials
         if isinstance(credentials, ApiKey):
             try:
-                return await self._get(query, credentials.key)
+                return await send(query, credentials.key)
             except Reauthenticate as error:
                 raise _api_key_rejected(error) from None
         assert self._tokens is not None
         query["apikey"] = credentials.client_id
         token = await self._tokens.token()
         try:
-            return await self._get(query, token)
+            return await send(query, token)
         except Reauthenticate as error:
             _log.info("reauthenticate", extra={"event": "reauthenticate", "code": error.code})
         token = await self._tokens.refresh(stale=token)
         try:
-            return await self._get(query, token)
+            return await send(query, token)
         except Reauthenticate as error:
             raise _rejected_after_refresh(error) from None
 
-    async def _get(self, query: Mapping[str, str], bearer: str) -> Page:
+    async def _get_page(self, query: dict[str, str], bearer: str) -> Page:
+        body, status, retry_after = await self._request("GET", RESULTS_PATH, query, bearer)
+        return parse_page(body, http_status=status, retry_after=retry_after)
+
+    async def _get_created(self, query: dict[str, str], bearer: str) -> Created:
+        body, status, retry_after = await self._request("GET", CREATE_PATH, query, bearer)
+        return parse_created(body, http_status=status, retry_after=retry_after)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        bearer: str,
+        data: aiohttp.FormData | None = None,
+    ) -> tuple[bytes, int, float | None]:
+        """One paced request: (body, HTTP status, Retry-After seconds)."""
         session = self._session
         assert session is not None
         headers = self._headers()
         headers["Authorization"] = f"Bearer {bearer}"
         if self._pace is not None:
             await self._pace()
-        with map_exceptions(RESULTS_PATH):
-            async with session.get(
-                self._base_url + RESULTS_PATH,
+        with map_exceptions(path):
+            async with session.request(
+                method,
+                self._base_url + path,
                 params=query,
+                data=data,
                 headers=headers,
                 allow_redirects=False,  # a redirect would carry the bearer token elsewhere
             ) as response:
                 body = await _read_body(response)
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                status = response.status
-        return parse_page(body, http_status=status, retry_after=retry_after)
+                return body, response.status, retry_after
 
     async def _request_token(self) -> TokenGrant:
         credentials = self._credentials
@@ -283,6 +351,10 @@ def _no_hidden_resend(session: aiohttp.ClientSession) -> None:
     so an aiohttp upgrade that renames it fails the suite instead of paying twice.
     """
     session._retry_connection = False
+
+
+def _content_type(data: bytes) -> str:
+    return "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
 
 
 def _basic_auth(credentials: ClientCredentials) -> str:

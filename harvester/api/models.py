@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-__all__ = ["Hit", "Page", "TokenGrant"]
+__all__ = ["Created", "Hit", "Page", "TokenGrant", "Upload"]
 
 
 class Hit(NamedTuple):
@@ -37,3 +37,19 @@ class TokenGrant:
 
     token: str = field(repr=False)  #: a secret: never shown in reprs or logs
     expires_in: float  #: seconds; the token endpoint's `expires_in`, 1800 when it says nothing
+
+
+@dataclass(slots=True, frozen=True)
+class Upload:
+    """An answer of `POST /image-search/image-upload`: a public URL of the uploaded image."""
+
+    url: str  #: data.url
+    expire_s: float  #: data.expire: seconds the URL stays valid (the API page gives 32400)
+
+
+@dataclass(slots=True, frozen=True)
+class Created:
+    """An answer of `GET /image-search/search-id`: the new search and its first page."""
+
+    search_id: str  #: the search task id; usable for about 20 minutes from now
+    page: Page  #: the hits at the offset asked for, and the search's total

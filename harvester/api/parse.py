@@ -37,18 +37,21 @@ from harvester.api.errors import (
     error_for_code,
     error_for_http_status,
 )
-from harvester.api.models import Hit, Page, TokenGrant
+from harvester.api.models import Created, Hit, Page, TokenGrant, Upload
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",
     "MAX_BODY_BYTES",
+    "parse_created",
     "parse_page",
     "parse_retry_after",
     "parse_token",
+    "parse_upload",
 ]
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a page of 100 hits is ~30 KiB; more is not PatSnap
 DEFAULT_EXPIRES_IN = 1800.0  # seconds, when the token endpoint does not say
+UPLOAD_EXPIRE_DEFAULT = 32400.0  # seconds an uploaded image's URL lasts, per the API page
 TOKEN_REJECTED_CODE = 67200003  # "Access token expired or authentication error!"
 
 _INTEGER = re.compile(r"-?\d+")
@@ -66,6 +69,60 @@ _KINDS: Mapping[type, str] = MappingProxyType(
 
 def parse_page(body: bytes, *, http_status: int = 200, retry_after: float | None = None) -> Page:
     """The page in a `GET /image-search/results` answer, or raise the PatSnapError it means."""
+    answer = _success(body, http_status, retry_after)
+    return _page(answer.get("data"), http_status)
+
+
+def parse_created(
+    body: bytes, *, http_status: int = 200, retry_after: float | None = None
+) -> Created:
+    """The new search in a `GET /image-search/search-id` answer (its id and first page).
+
+    The API page does not name the id's field: `data.search_id` is read, and `searchId`,
+    or either at the top level, accepted. An answer without one is a ProtocolError.
+    """
+    answer = _success(body, http_status, retry_after)
+    data = answer.get("data")
+    page = _page(data, http_status)
+    places = (data if isinstance(data, dict) else {}, answer)
+    for place in places:
+        for key in ("search_id", "searchId"):
+            value = place.get(key)
+            if isinstance(value, str) and value.strip():
+                return Created(search_id=value.strip(), page=page)
+    raise ProtocolError(
+        "search creation answered without a `data.search_id` string", http_status=http_status
+    )
+
+
+def parse_upload(
+    body: bytes, *, http_status: int = 200, retry_after: float | None = None
+) -> Upload:
+    """The public URL in a `POST /image-search/image-upload` answer, and how long it lasts.
+
+    A missing or non-positive `expire` counts as 32400 s (the API page's value).
+    """
+    answer = _success(body, http_status, retry_after)
+    data = answer.get("data")
+    if not isinstance(data, dict):
+        raise ProtocolError(
+            f"successful upload without a `data` object (got {_kind(data)})",
+            http_status=http_status,
+        )
+    url = data.get("url")
+    if not isinstance(url, str) or not url.strip().lower().startswith(("http://", "https://")):
+        raise ProtocolError(
+            f"successful upload without a `data.url` http(s) string (got {_kind(url)})",
+            http_status=http_status,
+        )
+    expire = _as_float(data.get("expire"))
+    if expire is None or expire <= 0:
+        expire = UPLOAD_EXPIRE_DEFAULT
+    return Upload(url=url.strip(), expire_s=expire)
+
+
+def _success(body: bytes, http_status: int, retry_after: float | None) -> dict[str, Any]:
+    """The answer object of a success, or raise the PatSnapError the body or status means."""
     if not 200 <= http_status < 300:
         raise _error_for_failed_status(body, http_status, retry_after)
     answer = _load_object(body, "response", http_status)
@@ -93,7 +150,7 @@ def parse_page(body: bytes, *, http_status: int = 200, retry_after: float | None
     if not status:
         message = _message(answer) or "status false with error_code 0"
         raise error_for_code(0, message, http_status=http_status, retry_after=retry_after)
-    return _page(answer.get("data"), http_status)
+    return answer
 
 
 def parse_token(body: bytes, *, http_status: int = 200) -> TokenGrant:

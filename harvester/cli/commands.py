@@ -15,7 +15,9 @@ import anyio
 from harvester.api.errors import ACTIONS, HTTP_ACTIONS, Action
 from harvester.cli.exits import EXIT_OK, EXIT_USAGE, Terminated
 from harvester.cli.run import console_of, job_and_out, probe
+from harvester.engine.concurrency import in_flight_for
 from harvester.engine.plan import plan_job
+from harvester.engine.rate import DEFAULT_MARGIN
 from harvester.jobs import load_job, validate_job
 from harvester.ops import (
     export_parquet,
@@ -25,6 +27,7 @@ from harvester.ops import (
 from harvester.ops.merge import write_json
 from harvester.sink import (
     CHECKPOINT_NAME,
+    MANIFEST_NAME,
 )
 from harvester.sink.status import read_status
 
@@ -58,12 +61,17 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for row in report.searches:
             known[row.search_id] = (row.total, row.done_offsets, row.status is not None)
         start = report.run_start or start
+    latency = measured_latency(out_dir)
+    pinned = job.settings.concurrency
+    in_flight = job.settings.max_concurrency if pinned == "auto" else pinned
     plan = plan_job(
         job,
         known,
         rate=job.settings.rate,
         start=start,
         validity_s=job.settings.validity_minutes * 60,
+        latency_s=latency[0] if latency else None,
+        in_flight=in_flight,
     )
     fastest, slowest = plan.calls_min / plan.rate, plan.calls_max / plan.rate
     console = console_of(args, out, err)
@@ -93,6 +101,13 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"  calls     {calls}{'' if plan.exact else ' (sizes unknown until page 0; --probe)'}\n"
         f"  time      {span} at {plan.rate:.2f} req/s\n"
     )
+    if plan.creations or plan.uploads:
+        out.write(
+            f"  images    {plan.creations:,} searches to create (their first pages, counted"
+            f" above; more if a window closes), {plan.uploads:,} uploads at most\n"
+        )
+    if latency is not None:
+        out.write(_latency_line(latency, plan.pool_rate, pinned, in_flight, job.settings.rate))
     if plan.missed:
         out.write(
             f"  windows   {len(plan.missed)} search(es) may miss their window"
@@ -103,6 +118,36 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         out.write("  windows   every window can be met\n")
     return EXIT_OK
+
+
+def measured_latency(out_dir: Path) -> tuple[float, float] | None:
+    """(p50, p90) seconds that the last run into `out_dir` measured (its manifest), if any."""
+    try:
+        settings = json.loads((out_dir / MANIFEST_NAME).read_text()).get("settings", {})
+        p50, p90 = settings.get("latency_p50"), settings.get("latency_p90")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(p50, int | float) or not isinstance(p90, int | float) or p50 <= 0:
+        return None
+    return float(p50), float(p90)
+
+
+def _latency_line(
+    latency: tuple[float, float],
+    pool_rate: float | None,
+    concurrency: object,
+    in_flight: int,
+    rate: float,
+) -> str:
+    line = f"  latency   p50 {latency[0]:.2f} s, p90 {latency[1]:.2f} s (measured by the last run)"
+    if pool_rate is not None and pool_rate < rate:
+        setting = "concurrency" if concurrency != "auto" else "max_concurrency"
+        needed = in_flight_for(rate * DEFAULT_MARGIN, latency[1])
+        line += (
+            f"; {in_flight} in flight carry only {pool_rate:.1f} req/s at that latency: "
+            f"set {setting} to {needed} or more to fill {rate:g} req/s"
+        )
+    return line + "\n"
 
 
 def _span(seconds: float) -> str:

@@ -113,7 +113,8 @@ def build_parser(*, raise_usage: bool = False) -> argparse.ArgumentParser:
         "validate",
         help="check a job file",
         formatter_class=fmt,
-        description="Check a job file and its ids files; print every problem with file:line.",
+        description="Check a job file, its ids and images files and its local images (JPG or\n"
+        "PNG, at most 4 MB); print every problem with file:line.",
         epilog="example:\n  harvester validate jobs/example.toml",
     )
     validate.add_argument("job", type=Path)
@@ -281,7 +282,17 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="output directory (default out/<job>/dt=<date>)")
     parser.add_argument("--rate", type=float, help="requests per second for the account")
     parser.add_argument("--burst", type=int, help="most calls sent at once (default 1)")
-    parser.add_argument("--concurrency", type=int, help="calls in flight at most")
+    parser.add_argument(
+        "--concurrency",
+        type=_concurrency_arg,
+        help='calls in flight: "auto" (default; rate x observed latency) or a number that pins it',
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        metavar="N",
+        help="the most calls in flight under auto (default 64)",
+    )
     parser.add_argument("--shards", type=int, help="output part files")
     parser.add_argument(
         "--partition",
@@ -290,6 +301,15 @@ def _job_flags(parser: argparse.ArgumentParser) -> None:
         help="take worker I's share of N (1-based; by crc32 of search_id); default output "
         "<out>/part=I-of-N, default rate the job's rate / N",
     )
+
+
+def _concurrency_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'must be "auto" or a number, got {text!r}') from None
 
 
 def _partition_arg(text: str) -> Partition:

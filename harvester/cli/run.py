@@ -62,7 +62,7 @@ def default_out_dir(job: Job, now: datetime) -> Path:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    names = ("rate", "burst", "concurrency", "shards", "give_up_after")
+    names = ("rate", "burst", "concurrency", "max_concurrency", "shards", "give_up_after")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -100,23 +100,33 @@ def _open_sink(job: Job, out_dir: Path, *, fresh: bool = False) -> Sink:
         dedupe=job.settings.dedupe,
         fresh=fresh,
         describe_changes=describe_changes,
+        images={s.search_id: s.image for s in job.searches if s.image is not None},
     )
 
 
-def _client_settings(args: argparse.Namespace) -> ClientSettings:
+def _client_settings(args: argparse.Namespace, options: HarvestOptions) -> ClientSettings:
+    # A connection for every call the pool may have in flight: a call that took its slot
+    # and then waited for a connection would leave late and bunched with others, which a
+    # burst-1 limit refuses.
+    most = options.concurrency or options.max_concurrency
+    pool = max(ClientSettings().pool_size, most + 2)
     timeout: float | None = getattr(args, "read_timeout", None)
-    return ClientSettings(read_timeout=timeout) if timeout else ClientSettings()
+    if timeout:
+        return ClientSettings(read_timeout=timeout, pool_size=pool)
+    return ClientSettings(pool_size=pool)
 
 
 def _options(job: Job, *, probe_only: bool = False) -> HarvestOptions:
     return HarvestOptions(
         rate=job.settings.rate,
         burst=job.settings.burst,
-        concurrency=job.settings.concurrency,
+        concurrency=None if job.settings.concurrency == "auto" else job.settings.concurrency,
+        max_concurrency=job.settings.max_concurrency,
         validity_s=job.settings.validity_minutes * 60,
         grace_s=job.settings.grace_seconds,
         probe_only=probe_only,
         give_up_after=job.settings.give_up_after,
+        recreate=job.settings.recreate,
     )
 
 
@@ -178,6 +188,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 timeline=timeline,
             )
             elapsed = time.time() - started_wall
+            harvest.snapshot()  # fills in the latency figures for the manifest and the summary
             result = sink.finish(
                 run_info={
                     "job_path": str(job.path),
@@ -185,10 +196,15 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     "auth": "api_key" if isinstance(credentials, ApiKey) else "client_credentials",
                     "rate": options.rate,
                     "burst": options.burst,
-                    "concurrency": options.concurrency,
+                    "concurrency": job.settings.concurrency,
+                    "max_concurrency": options.max_concurrency,
+                    # measured, for `plan` (None when no call was answered)
+                    "latency_p50": harvest.stats.latency_p50,
+                    "latency_p90": harvest.stats.latency_p90,
                     "validity_minutes": job.settings.validity_minutes,
                     "calls_this_run": harvest.stats.calls,
                     **({"partition": str(part)} if part else {}),
+                    **_image_settings(job, harvest),
                 }
             )
         except OutputError as exc:  # exit 5: still leave the picture, if the disk lets us
@@ -202,6 +218,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             except OSError as exc:
                 observer.event("metrics_write_failed", path=str(metrics.path), error=str(exc))
         return code
+
+
+def _image_settings(job: Job, harvest: Harvest) -> dict[str, object]:
+    """The manifest's image settings and counts, for a job with images (else nothing)."""
+    if not any(search.is_image for search in job.searches):
+        return {}
+    stats = harvest.stats
+    return {
+        "recreate": job.settings.recreate,
+        "creations_this_run": stats.creations,
+        "uploads_this_run": stats.uploads,
+    }
 
 
 _JOB_DEDUPE_NOTE = (
@@ -294,7 +322,7 @@ def _run_pool(
         sink,
         base_url,
         credentials,
-        _client_settings(args),
+        _client_settings(args, options),
         options,
         observer,
         live,
@@ -387,6 +415,10 @@ async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: 
                 pages_left=stats.pages_left,
                 calls=stats.calls,
                 retries=stats.retries,
+                in_flight=stats.in_flight,
+                concurrency=stats.concurrency,
+                latency_p50=stats.latency_p50,
+                latency_p90=stats.latency_p90,
             )
 
 

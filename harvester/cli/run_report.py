@@ -20,7 +20,8 @@ def open_timeline(
     settings: dict[str, object] = {
         "rate": options.rate,
         "burst": options.burst,
-        "concurrency": options.concurrency,
+        "concurrency": job.settings.concurrency,
+        "max_concurrency": options.max_concurrency,
         "validity_minutes": job.settings.validity_minutes,
         **({"partition": str(part)} if part else {}),
     }

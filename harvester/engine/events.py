@@ -2,7 +2,8 @@
 
 The engine never prints; the CLI gives it an `Observer` and renders events as a terminal
 progress line or JSON lines. Event names are stable (`page_done`, `retry`, `slow_down`,
-`search_done`, `search_expired`, `search_failed`, `run_stopping`), fields are plain values
+`search_done`, `search_expired`, `search_failed`, `run_stopping`, `concurrency_limited`;
+for images `image_uploaded`, `search_created`, `search_closed`), fields are plain values
 and never a secret.
 """
 
@@ -47,6 +48,13 @@ class HarvestStats:
     pages_left: int = 0  #: known pages still to fetch (page 0 of unstarted searches counts 1)
     soonest_deadline: float | None = None  #: epoch seconds, of unfinished searches
     current_rate: float = 0.0  #: requests/s the throttle allows now
+    in_flight: int = 0  #: calls out now (waiting for their slot or on the wire)
+    peak_in_flight: int = 0  #: the most calls out at once this run
+    concurrency: int = 0  #: calls the pool may have in flight now (auto: follows latency)
+    latency_p50: float | None = None  #: seconds, of recent calls, slot to answer
+    latency_p90: float | None = None
+    creations: int = 0  #: searches created from images this run
+    uploads: int = 0  #: images uploaded this run
     started: float = field(default_factory=time.monotonic)
     stop_reason: str | None = None
 

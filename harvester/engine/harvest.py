@@ -13,15 +13,16 @@ after the writer has it, so a page is never both lost and counted.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import anyio
-from anyio.abc import ObjectSendStream
+from anyio.abc import ObjectSendStream, TaskGroup
 
 from harvester.api.errors import (
     PatSnapError,
@@ -34,18 +35,22 @@ from harvester.api.errors import (
 )
 from harvester.api.models import Page
 from harvester.engine.breaker import Breaker, Unreachable
+from harvester.engine.concurrency import LIMITED_S, PoolSize
 from harvester.engine.events import HarvestStats, NullObserver, Observer
-from harvester.engine.rate import PacingStopped, Throttle
+from harvester.engine.images import ImageApi, Images, WindowClosed
+from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.retry import RetryPolicy, is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
 from harvester.jobs import Job, Search
 from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
 from harvester.sink.checkpoint import SearchProgress
-from harvester.sink.messages import PageFetched, SearchEnded
+from harvester.sink.images import ImageProgress
+from harvester.sink.messages import Message, PageFetched, SearchEnded
 
 __all__ = ["Fetcher", "Harvest", "HarvestOptions"]
 
-Message = PageFetched | SearchEnded
+#: The smallest commit window: the fixed pool's size before concurrency = "auto".
+MIN_COMMIT_WINDOW = 8
 
 
 class Fetcher(Protocol):
@@ -64,12 +69,15 @@ class HarvestOptions:
 
     rate: float
     burst: int = 1
-    concurrency: int = 8
+    concurrency: int | None = None  #: calls in flight; None = auto (rate x observed latency)
+    max_concurrency: int = 64  #: the most calls in flight in auto mode
+    limited_after_s: float = LIMITED_S  #: short of the rate this long: concurrency_limited
     validity_s: float = 20 * 60
     grace_s: float = 30.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
     give_up_after: float = 60.0  #: stop the run (exit 6) when no call is answered this long
+    recreate: int = 3  #: times an image's search may be created again after its window closed
 
 
 def iso(epoch: float) -> str:
@@ -95,9 +103,26 @@ class Harvest:
         rng: random.Random | None = None,
         throttle: Throttle | None = None,
         paced: bool = False,
-        commit_window: int | None = None,
+        commit_window: int | Literal["pool"] | None = None,
+        images: Mapping[str, ImageProgress] | None = None,
     ) -> None:
         self.stats = HarvestStats(searches=len(job.searches))
+        self._sched = Scheduler()
+        # searches made from images, just in time (engine/images.py); None for an ids-only job
+        self._images: Images | None = None
+        if any(search.is_image for search in job.searches):
+            if not isinstance(fetcher, ImageApi):
+                raise TypeError("a job with images needs a fetcher that can upload and create")
+            self._images = Images(
+                fetcher,
+                send,
+                self._sched,
+                validity_s=options.validity_s,
+                recreate=options.recreate,
+                clock=clock,
+                observer=observer,
+            )
+        self._image_progress = images or {}
         self.stop_error: StopRun | None = None
         self.unreachable: Unreachable | None = None  #: set when the breaker stopped the run
         self._fetcher = fetcher
@@ -113,11 +138,17 @@ class Harvest:
         # commit_window: at most this many pages paid for and not yet committed (the
         # writer reports commits through `committed`). A kill re-bills at most these, so
         # resume's cost stays at about one pool's worth even when the writer is the
-        # bottleneck; None (no writer feedback, e.g. tests) means no bound.
+        # bottleneck; "pool" follows the live in-flight limit (`commit_window_for`); None
+        # (no writer feedback, e.g. tests) means no bound.
         self._window = commit_window
+        self._pool = PoolSize(
+            options.concurrency, options.max_concurrency, limited_after=options.limited_after_s
+        )
+        self._in_flight = 0  # calls handed to workers and not yet back
+        self._workers = 0
+        self._tg: TaskGroup | None = None
         self._uncommitted = 0
         self._committed_event = anyio.Event()
-        self._sched = Scheduler()
         self._searches: dict[str, Search] = {}
         self._filters: dict[str, dict[str, str]] = {}
         self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
@@ -140,6 +171,8 @@ class Harvest:
             if state is not None and state.status is not None:
                 self.stats.already_final += 1
                 continue
+            if search.is_image and self._options.probe_only:
+                continue  # creating a search starts its clock: a plan never does
             created = search.created_at.timestamp() if search.created_at else start
             task = SearchTask(
                 search_id=search.search_id,
@@ -162,6 +195,8 @@ class Harvest:
             self._searches[search.search_id] = search
             self._filters[search.search_id] = search.filter_dict()
             tasks.append(task)
+            if self._images is not None and search.is_image:
+                self._images.load(search, task, self._image_progress.get(search.search_id))
             if task.idle:  # every page landed before a kill; only the end is missing
                 self._to_end.append(task)
         self._active = len(tasks)
@@ -188,22 +223,50 @@ class Harvest:
             for task in self._to_end:
                 await self._finish(task)
             async with anyio.create_task_group() as tg:
-                for _ in range(self._options.concurrency):
-                    tg.start_soon(self._worker)
+                self._tg = tg
+                self._grow()
+            self._tg = None
+
+    @staticmethod
+    def commit_window_for(limit: int) -> int:
+        """Pages that may be paid for and uncommitted with `limit` calls in flight: that
+        many (the auto limit has headroom for pages landed and waiting for the writer's
+        next commit), and never fewer than MIN_COMMIT_WINDOW, so a small pool at a low
+        latency is not held back by a commit that takes a moment."""
+        return max(limit, MIN_COMMIT_WINDOW)
+
+    def _commit_window(self) -> int | None:
+        if self._window == "pool":
+            return self.commit_window_for(self._pool.limit)
+        return self._window
 
     # --- the worker loop ----------------------------------------------------------------
 
+    def _grow(self) -> None:
+        """Start workers up to the pool's live limit (one call in flight each)."""
+        if self._tg is None:
+            return
+        while self._workers < self._pool.limit:
+            self._workers += 1
+            self._tg.start_soon(self._worker)
+
     async def _worker(self) -> None:
-        while (item := await self._next()) is not None:
-            task, spec = item
-            if not self._paced:
-                try:
-                    await self._throttle.acquire()
-                except PacingStopped:
-                    self._uncommitted -= 1
-                    self._sched.requeue(task, spec)
-                    return
-            await self._fetch(task, spec)
+        try:
+            # a worker beyond a limit that shrank leaves between two calls
+            while self._workers <= self._pool.limit and (item := await self._next()) is not None:
+                task, spec = item
+                clear_sent()  # the throttle stamps when this call leaves
+                if not self._paced:
+                    try:
+                        await self._throttle.acquire()
+                    except PacingStopped:
+                        self._uncommitted -= 1
+                        self._in_flight -= 1
+                        self._sched.requeue(task, spec)
+                        return
+                await self._fetch(task, spec)
+        finally:
+            self._workers -= 1
 
     def committed(self, pages: int) -> None:
         """The writer committed `pages` fetched pages: that many more may be fetched."""
@@ -213,21 +276,40 @@ class Harvest:
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
         while not self._stopping and self._active > 0:
-            if self._window is not None and self._uncommitted >= self._window:
+            window = self._commit_window()
+            if window is not None and self._uncommitted >= window:
                 event = self._committed_event
                 with anyio.move_on_after(1.0):  # re-check stop and state now and then
                     await event.wait()
                 continue
             now = self._clock()
-            item = self._sched.next_page(now)
+            item = self._sched.next_page(now, self._admission_rate(), self._throttle.waiting)
+            expired = self._sched.take_expired()
+            for held in expired:
+                await self._expire_unstarted(held)
             if item is not None:
                 self._uncommitted += 1  # until its call fails or the writer commits its page
+                self._in_flight += 1
+                self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
+                if self._throttle.waiting == 0 and self._pool.starved():
+                    self._grow()  # no call queued for a slot: the pool, not the rate, limits
                 return item
+            if expired:
+                continue  # those may have been the last searches: check before waiting
             wakeup = self._wakeup
             wake_at = self._sched.next_wake()
             with anyio.move_on_after(None if wake_at is None else max(0.0, wake_at - now)):
                 await wakeup.wait()
         return None
+
+    def _admission_rate(self) -> float | None:
+        """Calls/s the windows can count on: the throttle's, or less when the pool cannot
+        carry it at the observed latency; None (no admission) when only probing."""
+        if self._options.probe_only:
+            return None
+        rate = self._throttle.current_rate
+        capacity = self._pool.capacity()
+        return rate if capacity is None else min(rate, capacity)
 
     async def _fetch(self, task: SearchTask, spec: PageSpec) -> None:
         attempt = task.attempts.get(spec.offset, 0) + 1
@@ -235,25 +317,66 @@ class Harvest:
         self.stats.calls += 1
         if attempt > 1:
             self.stats.retries += 1
-        sent_at = self._clock()
+        asked_at = self._clock()  # the breaker counts silence from the first unanswered call
+        used: str | None = None  # for an image: the search_id that answered
+        extra = 0  # calls beyond one that this page took (an upload, a closed search)
         try:
-            page = await self._fetcher.fetch_page(
-                task.search_id,
-                offset=spec.offset,
-                limit=spec.limit,
-                filters=self._filters[task.search_id],
-            )
+            filters = self._filters[task.search_id]
+            if self._images is not None and task.window_s is not None:
+                # how long this call may wait for its slot: its search must be open then
+                throttle = self._throttle
+                lead = throttle.pause_left() + throttle.waiting / throttle.current_rate
+                try:
+                    page, used, calls = await self._images.call(
+                        task, spec.offset, spec.limit, filters, lead=lead
+                    )
+                finally:
+                    self.stats.creations = self._images.creations
+                    self.stats.uploads = self._images.uploads
+                extra = calls - 1
+                self.stats.calls += extra  # an upload, a call refused by a closed search
+                self.stats.answered += extra
+            else:
+                page = await self._fetcher.fetch_page(
+                    task.search_id, offset=spec.offset, limit=spec.limit, filters=filters
+                )
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
             self._uncommitted -= 1
+            self._in_flight -= 1
             self._unsent(task, spec, attempt)
         except PatSnapError as exc:
+            self._answered()
             self._uncommitted -= 1
-            self.stats.answered += 1
-            await self._failed(task, spec, attempt, exc, sent_at)
+            await self._failed(task, spec, attempt, exc, asked_at)
         else:
-            self.stats.answered += 1
-            await self._landed(task, spec, attempt, page)
+            self._answered()
+            await self._landed(task, spec, attempt, page, used, extra)
         self._wake()
+
+    def _answered(self) -> None:
+        """A call came back: learn its latency, resize the pool, say if it stays too small."""
+        self.stats.answered += 1
+        saturated = self._in_flight >= self._pool.limit
+        self._in_flight -= 1
+        left = sent_at()
+        if left is None:
+            return
+        now = time.monotonic()
+        self._pool.observe(now - left)
+        before = self._pool.limit
+        if self._pool.resize(self._throttle.rate) > before:
+            self._grow()
+        needed = self._pool.limited(now, saturated)
+        if needed is not None:
+            pinned = self._pool.pinned is not None
+            self._observer.event(
+                "concurrency_limited",
+                concurrency=self._pool.limit,
+                needed=needed,
+                setting="concurrency" if pinned else "max_concurrency",
+                rate=round(self._throttle.rate, 2),
+                latency_p90=_rounded(self._pool.latency.quantile(0.9)),
+            )
 
     def _unsent(self, task: SearchTask, spec: PageSpec, attempt: int) -> None:
         self.stats.calls -= 1
@@ -264,7 +387,15 @@ class Harvest:
             del task.attempts[spec.offset]
         self._sched.requeue(task, spec)
 
-    async def _landed(self, task: SearchTask, spec: PageSpec, attempt: int, page: Page) -> None:
+    async def _landed(
+        self,
+        task: SearchTask,
+        spec: PageSpec,
+        attempt: int,
+        page: Page,
+        used: str | None = None,
+        extra: int = 0,
+    ) -> None:
         self._breaker.answered()
         self._throttle.recovered()
         self._quota_streak.clear()
@@ -276,11 +407,13 @@ class Harvest:
                 total=task.total if task.total is not None else page.total,
                 hits=page.hits,
                 harvested_at=iso(self._clock()),
-                calls=attempt,
+                calls=attempt + extra,
                 retries=attempt - 1,
+                image=self._searches[task.search_id].image,
+                created_id=used,
             )
         )
-        self._sched.landed(task, spec, page.total)
+        self._sched.landed(task, spec, page.total, now=self._clock(), rate=self._admission_rate())
         self.stats.pages += 1
         self.stats.hits += len(page.hits)
         self._observer.event(
@@ -294,13 +427,13 @@ class Harvest:
             await self._finish(task)
 
     async def _failed(
-        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, sent_at: float
+        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, asked_at: float
     ) -> None:
         self.stats.errors[str(exc.code or type(exc).__name__)] += 1
         now = self._clock()
         transient = is_transient(exc)
         if transient:
-            self._breaker.failed(str(exc), sent_at=sent_at)
+            self._breaker.failed(str(exc), sent_at=asked_at)
             if self._breaker.tripped():
                 self._give_up()
         else:
@@ -316,6 +449,16 @@ class Harvest:
             if task.in_flight == 0:
                 await self._finish(task)
             return
+        if isinstance(exc, WindowClosed):  # an image's search closed once too often
+            self._sched.drop(task)
+            self._decide(task, "expired", exc)
+            if task.in_flight == 0:
+                await self._finish(task)
+            return
+        # an image's search is created again when its window closes: no window ends it
+        window_end = (
+            math.inf if task.window_s is not None else task.deadline + self._options.grace_s
+        )
         if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
             exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
         if isinstance(exc, StopRun):
@@ -346,7 +489,7 @@ class Harvest:
                 self.stop(f"PatSnap stopped the run: {exc} (persisted)")
                 return
             task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
-            if now <= task.deadline + self._options.grace_s:
+            if now <= window_end:
                 self._sched.requeue(task, spec)
                 return
         status = "expired" if now > task.deadline else "failed"
@@ -354,15 +497,14 @@ class Harvest:
             unknown = isinstance(exc, UnknownCodeError)
             # a push-back (67200001) is not the page's fault: it does not use up its tries
             tries = attempt - task.refused.get(spec.offset, 0)
-            closes = task.deadline + self._options.grace_s
             if self._options.retry.allows(tries, unknown_code=unknown):
-                if now >= closes:
+                if now >= window_end:
                     status = "expired"  # tried for as long as the window was open
                 else:
                     # The last try leaves as the window (plus grace) closes, not a backoff
                     # before it: a transient failure is never final while the window is open.
                     delay = self._options.retry.delay(tries, self._rng, exc.retry_after)
-                    retry_at = min(now + delay, closes)
+                    retry_at = min(now + delay, window_end)
                     self._sched.park(task, spec, retry_at)
                     self._observer.event(
                         "retry",
@@ -454,7 +596,7 @@ class Harvest:
                 reachable=reachable(task.total, task.limit) if task.total is not None else 0,
                 error_code=exc.code if exc else None,
                 error_msg=exc.message if exc else None,
-                deadline=iso(task.deadline),
+                deadline=iso(task.deadline) if math.isfinite(task.deadline) else "",
                 calls=extra,
                 retries=extra - len(unlanded),
             )
@@ -470,6 +612,11 @@ class Harvest:
         )
         self._retire(task)
 
+    async def _expire_unstarted(self, task: SearchTask) -> None:
+        """A search that waited for room until its window closed: expired, no call paid."""
+        self._decide(task, "expired", None)
+        await self._finish(task)
+
     def _retire(self, task: SearchTask) -> None:
         self._active -= 1
         if self._active == 0:
@@ -478,9 +625,22 @@ class Harvest:
     def snapshot(self) -> HarvestStats:
         """The counters, with the fields that cost a pass over all searches filled in."""
         live = [t for t in self._sched.tasks.values() if not t.ended]
-        self.stats.soonest_deadline = min((t.deadline for t in live), default=None)
+        # an image not created yet has no window (an infinite deadline): not a deadline
+        deadlines = (t.deadline for t in live if math.isfinite(t.deadline))
+        self.stats.soonest_deadline = min(deadlines, default=None)
         self.stats.pages_left = sum(
             (len(t.pending) if t.started else 1) + t.in_flight + t.waiting for t in live
         )
         self.stats.current_rate = self._throttle.current_rate
+        self.stats.in_flight = self._in_flight
+        self.stats.concurrency = self._pool.limit
+        self.stats.latency_p50 = _rounded(self._pool.latency.quantile(0.5))
+        self.stats.latency_p90 = _rounded(self._pool.latency.quantile(0.9))
+        if self._images is not None:
+            self.stats.creations = self._images.creations
+            self.stats.uploads = self._images.uploads
         return self.stats
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)

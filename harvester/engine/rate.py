@@ -25,10 +25,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 import anyio
 
-__all__ = ["PacingStopped", "Throttle", "precise_sleep"]
+__all__ = ["PacingStopped", "Throttle", "clear_sent", "precise_sleep", "sent_at"]
+
+#: When the current task's last call got its slot (time.monotonic). Each worker is a task of
+#: its own, and the client awaits `acquire` inside it, so the worker learns when its call
+#: left, and measures the call's latency without the time it spent waiting for the slot.
+_SENT: ContextVar[float | None] = ContextVar("harvester_sent_at", default=None)
+
+
+def sent_at() -> float | None:
+    """When this task's last paced call left (time.monotonic), if one did since clear_sent()."""
+    return _SENT.get()
+
+
+def clear_sent() -> None:
+    """Forget this task's last departure (before a new call)."""
+    _SENT.set(None)
+
 
 #: Send at this fraction of the account's rate: the server measures arrivals, not our
 #: departures, and a burst-1 bucket refuses a call whose arrival comes sooner than 1/rate
@@ -126,9 +143,18 @@ class Throttle:
         self._waiting: set[anyio.CancelScope] = set()  # one per acquire() under way
 
     @property
+    def waiting(self) -> int:
+        """Calls waiting for their slot now."""
+        return len(self._waiting)
+
+    @property
     def current_rate(self) -> float:
         """Requests/s in force now."""
         return self.rate * self._factor
+
+    def pause_left(self) -> float:
+        """Seconds until calls may leave again after a push-back (0 when not paused)."""
+        return max(0.0, self._pause_until - self._clock())
 
     async def acquire(self) -> None:
         """Wait until one more call may leave; PacingStopped once the throttle is closed."""
@@ -142,6 +168,7 @@ class Throttle:
                 self._waiting.discard(scope)
         if scope.cancel_called:
             raise PacingStopped("the run is stopping")
+        _SENT.set(time.monotonic())
 
     def close(self) -> None:
         """Let no more calls leave: those waiting for a slot, even a long pause, give up now.

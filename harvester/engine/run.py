@@ -19,10 +19,11 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from harvester.engine.events import Observer
-from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions, Message
+from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
 from harvester.jobs import Job
 from harvester.sink import CommitStats, Sink
+from harvester.sink.messages import Message
 
 __all__ = ["prepare", "run_harvest"]
 
@@ -44,10 +45,12 @@ def prepare(
     client's `pace`); without one the workers pace themselves.
     """
     # A page in this buffer is paid for but not yet committed: a kill loses it. The pool
-    # bounds such pages by its commit window (one pool's worth), so the buffer never
-    # fills with pages and senders never wait (which would make the writer wait to fill).
+    # bounds such pages by its commit window (the live in-flight limit and a quarter), so
+    # the buffer, sized for the largest window, never fills with pages and senders never
+    # wait (which would make the writer wait to fill).
+    most = options.concurrency if options.concurrency is not None else options.max_concurrency
     send, receive = anyio.create_memory_object_stream[Message](
-        max_buffer_size=options.concurrency * 4
+        max_buffer_size=Harvest.commit_window_for(most) * 4
     )
     harvest = Harvest(
         job,
@@ -60,7 +63,8 @@ def prepare(
         clock=clock,
         throttle=throttle,
         paced=throttle is not None,
-        commit_window=options.concurrency,
+        commit_window="pool",
+        images=sink.image_progress(),
     )
     return harvest, receive
 

@@ -5,7 +5,9 @@
 
 Every problem is reported at once, each as "path:line: field: message". Searches are
 numbered from 1 in field names (`search[3].limit` is the third `[[search]]`). `Job.sha256`
-hashes the job file's bytes followed by each ids_file's bytes, in declaration order.
+hashes the job file's bytes followed by each ids_file's and images_file's bytes, in
+declaration order. A search made from an image (`image_url`, `image`, `images_file`; see
+`images.py`) is keyed `image:<value>`; its local file is checked here, before any call.
 `jobs/example.toml` shows the format.
 """
 

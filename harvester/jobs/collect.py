@@ -30,11 +30,10 @@ class Collector:
         """Keep `search`, or record a duplicate-id problem naming both locations."""
         first = self.seen.get(search.search_id)
         if first is not None:
-            self.problem(
-                search.source,
-                field,
-                f"duplicate search id {search.search_id!r}: also declared at {first}",
-            )
+            what = f"search id {search.search_id!r}"
+            if search.is_image:
+                what = f"image {search.image!r}"
+            self.problem(search.source, field, f"duplicate {what}: also declared at {first}")
             return
         self.seen[search.search_id] = search.source
         self.searches.append(search)

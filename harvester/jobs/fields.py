@@ -11,12 +11,13 @@ import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from harvester.api.params import LIMIT_MAX, LIMIT_MIN, ParamError, normalize_filters
 
 __all__ = [
     "Checked",
+    "check_concurrency",
     "check_created_at",
     "check_filter_value",
     "check_limit",
@@ -122,6 +123,21 @@ def choice_check(choices: Collection[str]) -> Callable[[object], Checked[str]]:
         return None, f"must be {allowed}, got {show(value)}{did_you_mean(str(value), choices)}"
 
     return check
+
+
+def check_concurrency(value: object) -> Checked[int | Literal["auto"]]:
+    """Calls in flight: "auto" (rate x observed latency) or a number 1..256 that pins it."""
+    if value == "auto":
+        return "auto", None
+    if isinstance(value, str) and value.strip().isdigit():  # from a flag
+        value = int(value)
+    number, _ = _CONCURRENCY(value)
+    if number is None:
+        return None, f'must be "auto" or an integer 1..256, got {show(value)}'
+    return number, None
+
+
+_CONCURRENCY = int_check(1, 256)
 
 
 def check_name(value: object) -> Checked[str]:

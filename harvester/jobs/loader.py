@@ -15,6 +15,7 @@ from harvester.jobs.collect import Collector, at
 from harvester.jobs.entry import Layer, Layering
 from harvester.jobs.fields import (
     Checked,
+    check_concurrency,
     check_name,
     check_search_id,
     choice_check,
@@ -24,6 +25,7 @@ from harvester.jobs.fields import (
     show,
 )
 from harvester.jobs.ids_file import read_ids_file
+from harvester.jobs.images import image_search, read_images_file
 from harvester.jobs.model import DEDUPE_SCOPES, Job, JobFileError, JobSettings, Problem, Search
 from harvester.jobs.toml_lines import LineIndex, scan_lines
 
@@ -36,11 +38,14 @@ _SETTINGS = tuple(f.name for f in fields(JobSettings))
 _TO_DEFAULTS = {key: "[defaults] or a [[search]]" for key in ("limit", *FILTERS)}
 _TO_JOB = {key: "[job]" for key in _SETTINGS}
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-_ID_OR_FILE = 'needs id = "<search_id>" or ids_file = "<path of a file of ids>"'
-_BOTH = (
-    "a [[search]] takes id or ids_file, not both: start a new [[search]] for the ids_file "
-    "(its filters then apply to every id in the file)"
+_ID_OR_FILE = (
+    'needs one of id = "<search_id>", ids_file = "<path of a file of ids>", '
+    'image_url = "<http(s) URL of a JPG/PNG>", image = "<path of a local JPG/PNG>" or '
+    'images_file = "<path of a file of image URLs or paths>"'
 )
+_NO_CREATED_AT = "does not apply to an image: the run creates its search, and its window opens then"
+#: The keys that say what a [[search]] harvests; an entry holds exactly one of them.
+_KINDS = ("id", "ids_file", "image_url", "image", "images_file")
 
 
 def load_job(path: Path | str, *, overrides: Mapping[str, object] | None = None) -> Job:
@@ -177,11 +182,13 @@ class _Loader:
             validity_minutes=setting("validity_minutes", float_check(0, low_open=True), 20.0),
             rate=setting("rate", float_check(0, 1000, low_open=True), 10.0),
             burst=setting("burst", int_check(1), 1),
-            concurrency=setting("concurrency", int_check(1, 256), 8),
+            concurrency=setting("concurrency", check_concurrency, "auto"),
+            max_concurrency=setting("max_concurrency", int_check(1, 256), 64),
             shards=setting("shards", int_check(1, 1024), 4),
             dedupe=setting("dedupe", choice_check(DEDUPE_SCOPES), "search"),
             grace_seconds=setting("grace_seconds", float_check(0), 30.0),
             give_up_after=setting("give_up_after", float_check(0, low_open=True), 60.0),
+            recreate=setting("recreate", int_check(0, 10), 3),
         )
 
     def _default_name(self) -> str:
@@ -212,15 +219,36 @@ class _Loader:
         def report(key: str, message: str) -> None:
             self.problem(("search", index, key), f"{label}.{key}", message)
 
-        own = self.layering.apply(
-            table, defaults, report, other_keys=("id", "ids_file"), elsewhere=_TO_JOB
-        )
-        if "id" in table and "ids_file" in table:
-            report("ids_file", _BOTH)
-        elif "ids_file" in table:
-            self._ids_file(table["ids_file"], own, ("search", index, "ids_file"), label)
-        elif "id" not in table:
+        own = self.layering.apply(table, defaults, report, other_keys=_KINDS, elsewhere=_TO_JOB)
+        kinds = [key for key in _KINDS if key in table]
+        if not kinds:
             self.problem(("search", index), label, _ID_OR_FILE)
+            return
+        if len(kinds) > 1:
+            report(
+                kinds[1],
+                f"a [[search]] takes exactly one of {', '.join(_KINDS)}; this one has "
+                f"{' and '.join(kinds)}: start a new [[search]] for each",
+            )
+            return
+        kind = kinds[0]
+        if kind == "ids_file":
+            self._ids_file(table["ids_file"], own, ("search", index, "ids_file"), label)
+        elif kind == "images_file":
+            if "created_at" in table:
+                report("created_at", _NO_CREATED_AT)
+                return
+            self._images_file(table["images_file"], own, ("search", index, "images_file"), label)
+        elif kind in ("image_url", "image"):
+            if "created_at" in table:
+                report("created_at", _NO_CREATED_AT)
+                return
+            source = self.where("search", index, kind)
+            search, message = image_search(kind, table[kind], own, source, self.path.parent)
+            if search is None:
+                report(kind, message or "")
+            else:
+                self.into.add(search, f"{label}.{kind}")
         else:
             search_id, message = check_search_id(table["id"])
             if search_id is None:
@@ -230,25 +258,38 @@ class _Loader:
             search = Search(search_id, own.created_at, own.limit, own.filters, source)
             self.into.add(search, f"{label}.id")
 
-    def _ids_file(
+    def _images_file(
         self, value: object, layer: Layer, key: tuple[str | int, ...], label: str
     ) -> None:
-        field = f"{label}.ids_file" if label != "ids_file" else label
+        data = self._list_file(value, key, f"{label}.images_file")
+        if data is not None:
+            read_images_file(self.path.parent / str(value), data, layer, self.into, self.layering)
+
+    def _list_file(self, value: object, key: tuple[str | int, ...], field: str) -> bytes | None:
+        """The bytes of an ids_file or images_file (added to the job's sha256), or None."""
         if not isinstance(value, str) or not value.strip():
             message = f"must be a path relative to the job file's folder, got {show(value)}"
             self.problem(key, field, message)
-            return
+            return None
         file = self.path.parent / value
         try:
             data = file.read_bytes()
         except FileNotFoundError:
             self.problem(key, field, f"file not found: {file.absolute()}")
-            return
+            return None
         except OSError as error:
             self.problem(key, field, f"cannot be read ({error.strerror}): {file.absolute()}")
-            return
+            return None
         self.digest.update(data)
-        read_ids_file(file, data, layer, self.into, self.layering)
+        return data
+
+    def _ids_file(
+        self, value: object, layer: Layer, key: tuple[str | int, ...], label: str
+    ) -> None:
+        field = f"{label}.ids_file" if label != "ids_file" else label
+        data = self._list_file(value, key, field)
+        if data is not None:
+            read_ids_file(self.path.parent / str(value), data, layer, self.into, self.layering)
 
 
 def _in_file_order(problems: list[Problem]) -> list[Problem]:

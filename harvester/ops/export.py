@@ -6,7 +6,9 @@
 One `part-NNNNN.parquet` per shard, same records in the same order, zstd-compressed. The
 manifest lists them under `exports.parquet` (with --replace, `shards` becomes empty) and
 _SUCCESS is re-stamped for the new manifest, so publish verifies and copies them too.
-pyarrow is an optional extra, imported only here.
+pyarrow is an optional extra, imported only here. A run with searches made from images
+has an `image` column after `search_id` (the job's value; null for searches given by id);
+a run of ids only has the columns it always had.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import orjson
 from harvester.ops.errors import MissingExtra, NotPublishable
 from harvester.ops.store import mapped_errors
 from harvester.ops.verify import FinishedRun, digest_file, verify_run
-from harvester.sink import restamp
+from harvester.sink import SEARCHES_NAME, restamp
 
 __all__ = ["COLUMNS", "ExportResult", "export_parquet", "record_schema"]
 
@@ -55,12 +57,15 @@ def _pyarrow() -> tuple[Any, Any]:
     return pyarrow, pyarrow.parquet
 
 
-def record_schema() -> Any:
-    """The Parquet schema of a record (ids and rank never null; others as the API sends)."""
+def record_schema(*, images: bool = False) -> Any:
+    """The Parquet schema of a record (ids and rank never null; others as the API sends);
+    with `images`, the `image` column too."""
     pa, _ = _pyarrow()
+    image = [pa.field("image", pa.string())] if images else []
     return pa.schema(
         [
             pa.field("search_id", pa.string(), nullable=False),
+            *image,
             pa.field("patent_id", pa.string(), nullable=False),
             pa.field("patent_pn", pa.string()),
             pa.field("title", pa.string()),
@@ -107,7 +112,7 @@ def _export(run: FinishedRun, replace: bool) -> ExportResult:
 def _convert(run: FinishedRun, shard: dict[str, Any]) -> dict[str, Any]:
     """One shard as Parquet (temporary name, then rename); its manifest entry."""
     pa, pq = _pyarrow()
-    schema = record_schema()
+    schema = record_schema(images=_has_images(run.out_dir))
     source = run.out_dir / str(shard["path"])
     name = str(shard["path"]).removesuffix(".jsonl.gz") + ".parquet"
     target = run.out_dir / name
@@ -115,7 +120,7 @@ def _convert(run: FinishedRun, shard: dict[str, Any]) -> dict[str, Any]:
     count = 0
     try:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for rows in _batches(source):
+            for rows in _batches(source, tuple(schema.names)):
                 columns = [pa.array(rows[f.name], type=f.type) for f in list(schema)[:-1]]
                 stamps = pa.array(rows["harvested_at"], type=pa.string())
                 columns.append(stamps.cast(schema.field("harvested_at").type))
@@ -135,19 +140,25 @@ def _convert(run: FinishedRun, shard: dict[str, Any]) -> dict[str, Any]:
     return {"path": name, "records": count, "bytes": found.size, "sha256": found.sha256}
 
 
-def _batches(path: Path) -> Iterator[dict[str, list[Any]]]:
-    """The shard's records as columns, `_BATCH` rows at a time."""
-    rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+def _has_images(out_dir: Path) -> bool:
+    """Whether the run made searches from images (searches.jsonl says so)."""
+    with open(out_dir / SEARCHES_NAME, "rb") as lines:
+        return any(b'"image":' in line for line in lines)
+
+
+def _batches(path: Path, columns: tuple[str, ...] = COLUMNS) -> Iterator[dict[str, list[Any]]]:
+    """The shard's records as `columns`, `_BATCH` rows at a time."""
+    rows: dict[str, list[Any]] = {c: [] for c in columns}
     with gzip.open(path, "rb") as lines:
         for line in lines:
             if not line.strip():
                 continue
             record = orjson.loads(line)
-            for column in COLUMNS:
+            for column in columns:
                 rows[column].append(record.get(column))
             if len(rows["search_id"]) >= _BATCH:
                 yield rows
-                rows = {c: [] for c in COLUMNS}
+                rows = {c: [] for c in columns}
     if rows["search_id"]:
         yield rows
 

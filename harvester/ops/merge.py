@@ -86,8 +86,15 @@ def _read(source: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
         raise NotPublishable(f"{source} has no {MANIFEST_NAME}")
     manifest = read_stamped(success, body, source)
     lines = store.read(store.join(str(manifest.get("searches_file") or SEARCHES_NAME))) or b""
-    ids = [orjson.loads(line)["search_id"] for line in lines.splitlines() if line.strip()]
+    ids = [_identity(orjson.loads(line)) for line in lines.splitlines() if line.strip()]
     return {"source": source, "manifest": manifest, "ids": ids, "manifest_bytes": body}
+
+
+def _identity(line: Mapping[str, Any]) -> str:
+    """What a searches.jsonl line is about: its search_id, or for an image the image (its
+    search_ids are made by each run)."""
+    image = line.get("image")
+    return f"image {image}" if isinstance(image, str) else str(line["search_id"])
 
 
 def _settings(run: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -46,6 +46,8 @@ class RunFigures:
     hits: int  #: hits fetched, before dedupe
     slowdowns: int
     rate: float  #: requests/s the throttle allows now
+    creations: int = 0  #: searches created from images
+    uploads: int = 0  #: images uploaded
 
     @classmethod
     def of(cls, stats: HarvestStats) -> RunFigures:
@@ -58,6 +60,8 @@ class RunFigures:
             stats.hits,
             stats.slowdowns,
             stats.current_rate,
+            stats.creations,
+            stats.uploads,
         )
 
 
@@ -122,6 +126,13 @@ def render(
     )
     family("retries_total", "counter", "Calls that were retries, this run.", [("", run.retries)])
     family("hits_total", "counter", "Hits fetched before dedupe, this run.", [("", run.hits)])
+    family(
+        "creations_total",
+        "counter",
+        "Searches created from images, this run.",
+        [("", run.creations)],
+    )
+    family("uploads_total", "counter", "Images uploaded, this run.", [("", run.uploads)])
     family(
         "slowdowns_total",
         "counter",

@@ -28,14 +28,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import anyio
 import orjson
 
-from harvester.api.models import Page
+from harvester.api.models import Created, Page, Upload
 from harvester.engine.events import HarvestStats, Observer
 from harvester.engine.harvest import Fetcher
+from harvester.engine.images import ImageApi
 from harvester.sink import TIMELINE_NAME
 from harvester.sink.errors import output_errors
 
@@ -45,6 +46,8 @@ FORMAT = 1
 LINES_PER_WIDTH = 900  #: bucket lines at one width before the width doubles
 _END_EVENTS = frozenset({"search_done", "search_expired", "search_failed"})
 #: The fetch this task is making: [when it left], set by the pacing wrapper (None: not yet).
+_T = TypeVar("_T")
+
 _CALL: contextvars.ContextVar[list[float | None] | None] = contextvars.ContextVar(
     "timeline_call", default=None
 )
@@ -235,6 +238,8 @@ class _Observing:
 
 
 class _Timed:
+    """The client as the pool sees it, each call's latency noted (images' calls too)."""
+
     def __init__(self, timeline: Timeline, inner: Fetcher) -> None:
         self._timeline = timeline
         self._inner = inner
@@ -242,16 +247,35 @@ class _Timed:
     async def fetch_page(
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
     ) -> Page:
-        call: list[float | None] = [None]
-        token = _CALL.set(call)
+        return await self._timed(
+            self._inner.fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+        )
+
+    async def create_search(
+        self, url: str, *, offset: int = 0, limit: int, filters: Mapping[str, str]
+    ) -> Created:
+        api = self._images()
+        return await self._timed(
+            api.create_search(url, offset=offset, limit=limit, filters=filters)
+        )
+
+    async def upload_image(self, path: Path) -> Upload:
+        return await self._timed(self._images().upload_image(path))
+
+    def _images(self) -> ImageApi:
+        if not isinstance(self._inner, ImageApi):
+            raise TypeError("a job with images needs a fetcher that can upload and create")
+        return self._inner
+
+    async def _timed(self, call: Awaitable[_T]) -> _T:
+        sent: list[float | None] = [None]
+        token = _CALL.set(sent)
         try:
-            return await self._inner.fetch_page(
-                search_id, offset=offset, limit=limit, filters=filters
-            )
+            return await call
         finally:
             _CALL.reset(token)
-            if call[0] is not None:  # None: it never left (the run stopped while it waited)
-                self._timeline._answered(self._timeline._mono() - call[0])
+            if sent[0] is not None:  # None: it never left (the run stopped while it waited)
+                self._timeline._answered(self._timeline._mono() - sent[0])
 
 
 def _pct(ordered: Sequence[float], q: float) -> float:

@@ -30,11 +30,13 @@ class SandboxConfig:
     slow_s: float = 2.0  #: delay of the "slow" fault
     latency_s: float = 0.0  #: added to every answer
     outage_s: float = 0.0  #: every call (token endpoint too) answers 503 this long from start
+    jitter_s: float = 0.0  #: each answer's delay is latency_s +- up to this (seeded, >= 0)
     expired_code: int = INVALID_PARAMETER  #: error_code for a search past its window
     auth_error_status: int | None = None  #: HTTP status of 6720000x: 401, 200, None = mixed
     rate_limit_status: int | None = None  #: HTTP status of 67200001: 429, 200, None = mixed
     clock: Clock | None = field(default=None, repr=False, compare=False)  #: None = real time
     max_searches: int = 250_000  #: search windows remembered (oldest forgotten first)
+    upload_ttl_s: float = 32400.0  #: an uploaded image's URL works this long (data.expire)
 
     def __post_init__(self) -> None:
         problems = []
@@ -55,14 +57,16 @@ class SandboxConfig:
             self.token_lifetime_s is not None and self.token_lifetime_s <= 0
         ):
             problems.append("token_ttl_s and token_lifetime_s must be positive")
-        if self.slow_s < 0 or self.latency_s < 0:
-            problems.append("slow_s and latency_s must not be negative")
+        if self.slow_s < 0 or self.latency_s < 0 or self.jitter_s < 0:
+            problems.append("slow_s, latency_s and jitter_s must not be negative")
         if not 0 <= self.outage_s < float("inf"):
             problems.append("outage_s must be a non-negative number of seconds")
         if self.auth_error_status not in (None, 200, 401):
             problems.append("auth_error_status must be 200, 401 or None")
         if self.rate_limit_status not in (None, 200, 429):
             problems.append("rate_limit_status must be 200, 429 or None")
+        if self.upload_ttl_s <= 0:
+            problems.append("upload_ttl_s must be positive")
         if self.max_searches < 1:
             problems.append("max_searches must be at least 1")
         if problems:

@@ -54,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a search expires this long after created or first seen (default: %(default)s)",
     )
     add(
+        "--upload-ttl",
+        type=_positive,
+        default=defaults.upload_ttl_s,
+        metavar="SECONDS",
+        help="an uploaded image's URL works this long (data.expire; default: %(default)s)",
+    )
+    add(
         "--rate",
         type=_positive,
         default=None,
@@ -124,7 +131,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=defaults.latency_s,
         metavar="SECONDS",
-        help="added to every answer (default: %(default)s)",
+        help="delay added to every answer, after the rate check (default: %(default)s)",
+    )
+    add(
+        "--jitter",
+        type=float,
+        default=defaults.jitter_s,
+        metavar="SECONDS",
+        help="each answer's delay is --latency plus or minus up to this, seeded "
+        "(e.g. --latency 0.5 --jitter 0.2: 300..700 ms) (default: %(default)s)",
     )
     add(
         "--expired-code",
@@ -174,8 +189,10 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         faults=args.faults,
         slow_s=args.slow,
         latency_s=args.latency,
+        jitter_s=args.jitter,
         expired_code=args.expired_code,
         auth_error_status=args.auth_error_status,
         rate_limit_status=args.rate_limit_status,
         outage_s=args.outage_s,
+        upload_ttl_s=args.upload_ttl,
     )

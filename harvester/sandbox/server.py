@@ -4,14 +4,16 @@
     async with running_sandbox(SandboxConfig(rate=10, fault_rate=0.05)) as sandbox:
         ...  # call f"{sandbox.url}/image-search/results", then read sandbox.stats
 
-Endpoints: `POST /oauth/token`, `GET /image-search/results`, and for tests
+Endpoints: `POST /oauth/token`, `GET /image-search/results`, `POST /image-search/image-upload`,
+`GET /image-search/search-id`, `GET /_sandbox/images/...` (uploads, served), and for tests
 `GET /_sandbox/stats`, `POST /_sandbox/searches` (register created_at), `POST /_sandbox/reset`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from harvester.sandbox import image_calls
 from harvester.sandbox.auth import parse_basic
 from harvester.sandbox.codes import AUTH_FAILED, INVALID_PARAMETER, QUOTA_EXCEEDED, RATE_LIMITED
 from harvester.sandbox.config import SandboxConfig
@@ -30,6 +33,7 @@ from harvester.sandbox.faults import (
     drop_connection,
     truncated_response,
 )
+from harvester.sandbox.images import UPLOAD_PREFIX, ranking_of
 from harvester.sandbox.options import add_arguments, config_from_args
 from harvester.sandbox.query import InvalidParameter, Query, parse_query
 from harvester.sandbox.responses import error_response, json_response
@@ -51,6 +55,8 @@ __all__ = [
 STATE = web.AppKey("sandbox_state", SandboxState)
 DATA_WORKER = web.AppKey("sandbox_data_worker", ThreadPoolExecutor)
 _SHUTDOWN_S = 1.0  # in-flight answers (a slow fault) get this long when the server stops
+_MAX_REQUEST = 16 * 1024 * 1024  # so an upload a little over 4 MB is answered 68300010, not 413
+Respond = Callable[[web.Request, "SandboxState"], Awaitable[web.StreamResponse]]
 
 
 async def _token(request: web.Request) -> web.StreamResponse:
@@ -90,16 +96,34 @@ async def _results(request: web.Request) -> web.StreamResponse:
     stats.in_flight += 1
     stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
     try:
-        if state.in_outage():
-            return _outage(state)
-        await _latency(state)
-        return await _answer(request, state)
+        # Every check happens on arrival (a rate limit stamps arrivals, as nginx's does);
+        # the answer then takes the configured latency to come back.
+        return await _delayed(state, await _answer(request, state, _page))
     finally:
         stats.in_flight -= 1
 
 
-async def _answer(request: web.Request, state: SandboxState) -> web.StreamResponse:
+async def _create(request: web.Request) -> web.StreamResponse:
+    """`GET /image-search/search-id`: a new search from an image URL, and its first page."""
+    state = request.app[STATE]
+    state.stats.create_calls += 1
+    return await _delayed(state, await _answer(request, state, _created))
+
+
+async def _upload(request: web.Request) -> web.StreamResponse:
+    """`POST /image-search/image-upload`: multipart field `image`, a JPG/PNG of <= 4 MB."""
+    state = request.app[STATE]
+    state.stats.upload_calls += 1
+    return await _delayed(state, await _answer(request, state, image_calls.uploaded))
+
+
+async def _answer(
+    request: web.Request, state: SandboxState, respond: Respond
+) -> web.StreamResponse:
+    """The checks every paid call goes through (outage, auth, rate, quota), then `respond`."""
     stats = state.stats
+    if state.in_outage():
+        return _outage(state)
     denied = state.authenticate(
         request.headers.get("Authorization"), request.query.getall("apikey", [])
     )
@@ -115,7 +139,7 @@ async def _answer(request: web.Request, state: SandboxState) -> web.StreamRespon
         stats.quota_rejected += 1
         return error_response(QUOTA_EXCEEDED)
     try:
-        return await _page(request, state)
+        return await respond(request, state)
     finally:
         state.release_quota()
 
@@ -130,13 +154,30 @@ async def _page(request: web.Request, state: SandboxState) -> web.StreamResponse
     if state.expired(query.search_id):
         stats.expired += 1
         return error_response(state.config.expired_code)
+    ranking = ranking_of(query.search_id)
+    if ranking != query.search_id and query.offset == 0:
+        stats.created_results_at_0 += 1
+    answer, _ = await _respond(request, state, query, dataclasses.replace(query, search_id=ranking))
+    return answer
+
+
+async def _respond(
+    request: web.Request,
+    state: SandboxState,
+    query: Query,
+    data_query: Query,
+    extra: dict[str, object] | None = None,
+) -> tuple[web.StreamResponse, bool]:
+    """Faults, then the page `data_query` asks for (plus `extra` fields in `data`), billed;
+    True when it was a success (billed)."""
+    stats = state.stats
     fault = state.faults.choose(query.search_id, query.offset, query.limit)
     if fault is not None:
         stats.fault(fault.kind)
         if fault.kind == "drop":
-            return drop_connection(request)
+            return drop_connection(request), False
         if fault.kind not in BODY_FAULTS:
-            return canned_fault(fault.kind)
+            return canned_fault(fault.kind), False
         if fault.kind == "slow":
             await asyncio.sleep(state.config.slow_s)
     # Building a filtered or date-sorted page can take tens of ms; done on the loop it
@@ -144,14 +185,27 @@ async def _page(request: web.Request, state: SandboxState) -> web.StreamResponse
     # and get refused although they were sent evenly. One worker thread keeps the data
     # set single-threaded and the loop free to timestamp arrivals.
     payload = await asyncio.get_running_loop().run_in_executor(
-        request.app[DATA_WORKER], _success_body, state, query
+        request.app[DATA_WORKER], _success_body, state, data_query
     )
+    if extra:
+        data = payload["data"]
+        assert isinstance(data, dict)
+        data.update(extra)
     if fault is not None and fault.kind == "truncated":
-        return await truncated_response(request, payload, fault.variant)
+        return await truncated_response(request, payload, fault.variant), False
     if fault is not None and fault.kind == "missing_field":
-        return json_response(break_fields(payload, fault.variant))
-    stats.bill(query.billing_key)
-    return json_response(payload)
+        return json_response(break_fields(payload, fault.variant)), False
+    stats.bill(data_query.billing_key)
+    return json_response(payload), True
+
+
+async def _created(request: web.Request, state: SandboxState) -> web.StreamResponse:
+    return await image_calls.created(request, state, _respond)
+
+
+async def _image(request: web.Request) -> web.StreamResponse:
+    """`GET /_sandbox/images/<token>/<name>`: an uploaded image, while its URL is valid."""
+    return image_calls.served(request.app[STATE], request.path)
 
 
 def _success_body(state: SandboxState, query: Query) -> dict[str, object]:
@@ -176,9 +230,17 @@ def _outage(state: SandboxState) -> web.StreamResponse:
     )
 
 
+async def _delayed(state: SandboxState, response: web.StreamResponse) -> web.StreamResponse:
+    """`response` after the configured latency (a streamed, truncated one is already sent)."""
+    if not response.prepared:
+        await _latency(state)
+    return response
+
+
 async def _latency(state: SandboxState) -> None:
-    if state.config.latency_s > 0:
-        await asyncio.sleep(state.config.latency_s)
+    delay = state.delay()
+    if delay > 0:
+        await asyncio.sleep(delay)
 
 
 async def _stats(request: web.Request) -> web.StreamResponse:
@@ -220,12 +282,15 @@ async def _stop_data_worker(app: web.Application) -> None:
 
 def build_app(config: SandboxConfig) -> web.Application:
     """The sandbox as an aiohttp application (state lives in the app, nowhere else)."""
-    app = web.Application()
+    app = web.Application(client_max_size=_MAX_REQUEST)
     app[STATE] = SandboxState(config)
     app[DATA_WORKER] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox-data")
     app.on_cleanup.append(_stop_data_worker)
     app.router.add_post("/oauth/token", _token)
     app.router.add_get("/image-search/results", _results)
+    app.router.add_get("/image-search/search-id", _create)
+    app.router.add_post("/image-search/image-upload", _upload)
+    app.router.add_get(UPLOAD_PREFIX + "{token}/{name}", _image)
     app.router.add_get("/_sandbox/stats", _stats)
     app.router.add_post("/_sandbox/searches", _register)
     app.router.add_post("/_sandbox/reset", _reset)

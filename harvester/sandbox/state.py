@@ -13,6 +13,7 @@ from harvester.sandbox.codes import API_KEY_MISMATCH, API_KEY_MISSING, AUTH_FAIL
 from harvester.sandbox.config import SandboxConfig
 from harvester.sandbox.dataset import Dataset
 from harvester.sandbox.faults import FaultPlan
+from harvester.sandbox.images import ImageStore
 from harvester.sandbox.lru import BoundedLRU
 from harvester.sandbox.ratelimit import TokenBucket
 from harvester.sandbox.seeded import uniform
@@ -31,6 +32,7 @@ class SandboxState:
     __slots__ = (
         "_auth_failures",
         "_created",
+        "_delays",
         "_quota_held",
         "_rate_refusals",
         "_started",
@@ -39,6 +41,7 @@ class SandboxState:
         "config",
         "dataset",
         "faults",
+        "images",
         "stats",
         "tokens",
     )
@@ -53,10 +56,12 @@ class SandboxState:
             TokenBucket(config.rate, config.burst, self.clock) if config.rate is not None else None
         )
         self.faults = FaultPlan(config.seed, config.fault_rate, config.faults)
+        self.images = ImageStore()
         self._created: BoundedLRU[str, float] = BoundedLRU(config.max_searches)
         self._quota_held = 0  #: calls past the quota check, not yet billed or failed
         self._auth_failures = 0  #: for the seeded 401-or-200 choice (not reset with stats)
         self._rate_refusals = 0  #: for the seeded 429-or-200 choice
+        self._delays = 0  #: answers delayed so far, for the seeded jitter
         self._started = self.clock()  #: the outage (config.outage_s) counts from here
 
     def in_outage(self) -> bool:
@@ -144,10 +149,24 @@ class SandboxState:
             return False
         return now > created + self.config.validity_s
 
+    def delay(self) -> float:
+        """Seconds the next answer waits: latency_s plus a seeded draw in +-jitter_s, >= 0.
+
+        Seeded by the answer's number, so a run sees the same sequence of delays; which
+        request gets which depends on arrival order when requests overlap.
+        """
+        config = self.config
+        if config.jitter_s <= 0:
+            return config.latency_s
+        self._delays += 1
+        spread = (2 * uniform(config.seed, "latency", self._delays) - 1) * config.jitter_s
+        return max(0.0, config.latency_s + spread)
+
     def reset(self) -> None:
         """Zero the counters, forget search windows and fault history, refill the bucket."""
         self.stats.clear()
         self._created.clear()
         self.faults.reset()
+        self.images.clear()
         if self.bucket is not None:
             self.bucket.refill()

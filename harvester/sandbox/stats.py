@@ -23,6 +23,13 @@ class SandboxStats:
     expired: int = 0  #: answers for a search past its window
     outage_refused: int = 0  #: calls answered 503 during --outage-s, token endpoint included
     faults_by_kind: dict[str, int] = field(default_factory=dict)  #: injected faults
+    create_calls: int = 0  #: every request to /image-search/search-id
+    creations: int = 0  #: searches created from an image (billed)
+    creations_by_image: dict[str, int] = field(default_factory=dict)  #: ranking key -> n
+    upload_calls: int = 0  #: every request to /image-search/image-upload
+    uploads: int = 0  #: images uploaded (billed)
+    upload_rejected: int = 0  #: 68300010 answers
+    created_results_at_0: int = 0  #: results calls at offset 0 of a created search (wasted)
     in_flight: int = 0  #: results requests being answered now
     max_in_flight: int = 0  #: the most answered at once
 

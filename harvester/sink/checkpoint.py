@@ -123,6 +123,11 @@ class Checkpoint:
             db.close()
             raise
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The writer's connection, for the image tables (sink/images.py)."""
+        return self._db
+
     def close(self) -> None:
         """Close the connection (a clean close folds the WAL back into the file)."""
         self._db.close()

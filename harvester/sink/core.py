@@ -29,6 +29,7 @@ from harvester.sink.checkpoint import (
     epoch_of,
 )
 from harvester.sink.errors import output_errors
+from harvester.sink.images import ImageProgress, image_progress, register_images
 from harvester.sink.lock import DirLock
 from harvester.sink.manifest import (
     SUCCESS_NAME,
@@ -98,11 +99,13 @@ class Sink:
         dedupe: str,
         fresh: bool = False,
         describe_changes: ChangeDescriber | None = None,
+        images: Mapping[str, str] | None = None,
     ) -> Sink:
         """Lock `out_dir`, open or create its checkpoint and recover the shards.
 
         Raises OutputLocked, CheckpointMismatch (unless `fresh`: then the previous run's
-        files are deleted), CheckpointCorrupt, OutputError.
+        files are deleted), CheckpointCorrupt, OutputError. `images` names the searches
+        made from images (key -> the job's value), for searches.jsonl.
         """
         if shards < 1:
             raise ValueError(f"shards must be at least 1, not {shards}")
@@ -125,6 +128,8 @@ class Sink:
                 describe_changes,
             )
             try:
+                with output_errors(out_dir):
+                    register_images(checkpoint.connection, images or {})
                 sizes = [size for _, size, _ in checkpoint.shard_rows()]
                 shard_set = ShardSet(out_dir, sizes)
                 sink = cls(out_dir, lock, checkpoint, shard_set, identity)
@@ -156,6 +161,12 @@ class Sink:
         self._check_open()
         with output_errors(self._checkpoint.path):
             return self._checkpoint.progress()
+
+    def image_progress(self) -> dict[str, ImageProgress]:
+        """Each image's upload and created searches (call it when progress() may be called)."""
+        self._check_open()
+        with output_errors(self._checkpoint.path):
+            return image_progress(self._checkpoint.connection)
 
     def is_complete(self) -> bool:
         """True if _SUCCESS is there and vouches for this job and the current manifest."""

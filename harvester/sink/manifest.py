@@ -20,6 +20,7 @@ import orjson
 
 from harvester.sink.checkpoint import Checkpoint, JobIdentity
 from harvester.sink.errors import output_errors
+from harvester.sink.images import annotate_lines
 from harvester.sink.shards import fsync_dir, shard_name
 from harvester.sink.vocabulary import SearchStatus
 
@@ -135,7 +136,7 @@ def write_closing_files(
     success_path = out_dir / SUCCESS_NAME
     with output_errors(success_path):
         success_path.unlink(missing_ok=True)  # stale until proven again
-    lines = list(checkpoint.search_lines())
+    lines = list(annotate_lines(checkpoint.connection, checkpoint.search_lines()))
     option = orjson.OPT_APPEND_NEWLINE
     atomic_write(
         out_dir / SEARCHES_NAME, b"".join(orjson.dumps(line, option=option) for line in lines)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
+from harvester.sink.images import ImageUploaded, SearchCreated
 from harvester.sink.vocabulary import FINAL_STATUSES
 
 __all__ = ["FINAL_STATUSES", "HitLike", "Message", "PageFetched", "SearchEnded"]
@@ -42,6 +43,8 @@ class PageFetched:
     harvested_at: str  #: fetch time, ISO-8601 UTC with Z
     calls: int = 1
     retries: int = 0
+    image: str | None = None  #: for a search made from an image: the job's value
+    created_id: str | None = None  #: ... and the search_id that answered (records carry it)
 
 
 @dataclass(slots=True, frozen=True)
@@ -67,4 +70,4 @@ class SearchEnded:
             raise ValueError(f"SearchEnded.status must be one of {sorted(FINAL_STATUSES)}")
 
 
-Message: TypeAlias = PageFetched | SearchEnded
+Message: TypeAlias = PageFetched | SearchEnded | ImageUploaded | SearchCreated

@@ -55,12 +55,18 @@ class RenderedPage:
 
 
 def render_page(
-    search_id: str, offset: int, harvested_at: str, hits: Sequence[HitLike]
+    search_id: str,
+    offset: int,
+    harvested_at: str,
+    hits: Sequence[HitLike],
+    image: str | None = None,
 ) -> RenderedPage:
-    """Render a page's hits as record lines; rank = offset + index + 1."""
+    """Render a page's hits as record lines; rank = offset + index + 1. A search made
+    from an image adds `image` (the job's value) after `search_id`."""
+    head = {"search_id": search_id} if image is None else {"search_id": search_id, "image": image}
     records = [
         {
-            "search_id": search_id,
+            **head,
             "patent_id": hit.patent_id,
             "patent_pn": hit.patent_pn,
             "title": hit.title,

@@ -23,6 +23,7 @@ from operator import itemgetter
 
 from harvester.sink.checkpoint import Checkpoint
 from harvester.sink.errors import OutputError, UnknownSearch
+from harvester.sink.images import ImageUploaded, SearchCreated, record
 from harvester.sink.messages import Message, PageFetched, SearchEnded
 from harvester.sink.records import (
     RenderedPage,
@@ -138,6 +139,9 @@ class Writer:
         staged: list[tuple[int, int, bytes]] = []
         endings: dict[str, _Ending] = {}
         for message in messages:
+            if isinstance(message, ImageUploaded | SearchCreated):
+                record(checkpoint.connection, message)
+                continue
             if message.search_id not in found:
                 stats.unknown.append(message.search_id)
                 continue
@@ -167,7 +171,11 @@ class Writer:
             pages.append((sid, message))
             stats.pages += 1
             page = render_page(
-                message.search_id, message.offset, message.harvested_at, message.hits
+                message.created_id or message.search_id,
+                message.offset,
+                message.harvested_at,
+                message.hits,
+                message.image,
             )
             if message.search_id in ending_ids:
                 endings.setdefault(message.search_id, _Ending(sid)).pages.append(page)
