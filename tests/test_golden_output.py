@@ -9,6 +9,11 @@ Two runs are pinned, each in a small JSON file under tests/golden/:
   searches end is the job's: every field but harvested_at, in file order, and
   searches.jsonl but for `deadline` (it follows the run's start).
 
+The CLI run's file was pinned again once, on purpose: issue 10's admission orders the
+searches differently (probes, then known sizes smallest first), so they end in another
+order, and with dedupe = "job" a patent two searches share is kept by the one that ends
+first. The sink's own files (fed the same messages) did not change.
+
 `HARVESTER_WRITE_GOLDEN=1 pytest tests/test_golden_output.py` rewrites the files: only
 for a change that means to alter the output, with a note saying why.
 """
