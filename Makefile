@@ -32,8 +32,11 @@ $(DEV): $(RUNTIME)
 browser:
 	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; }
 
+# Tests that lean on the real clock (marked `timing`) run alone after the rest, which runs
+# on two processes; each group's own line says how many passed.
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not timing"
+	$(BIN)/python -m pytest -q -m timing
 
 demo: install-runtime
 	$(BIN)/python -m harvester.demo
