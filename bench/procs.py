@@ -145,9 +145,11 @@ def run_measured(
     sink = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     killed_at = None
+    hwm_mb: float | None = None
     try:
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=sink, stderr=sink)
         while True:
+            hwm_mb = peak_rss_of(proc.pid) or hwm_mb
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
@@ -168,6 +170,21 @@ def run_measured(
         code=proc.returncode,
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        # ru_maxrss is no good here: Linux keeps the high-water mark of the forked copy of
+        # this (large) bench process across exec, so every child read >= the parent's RSS
+        peak_rss_mb=hwm_mb if hwm_mb is not None else usage.ru_maxrss / 1024,
         killed_at_s=killed_at,
     )
+
+
+def peak_rss_of(pid: int | str) -> float | None:
+    """The process's own high-water mark of resident memory in MB (VmHWM, counted from its
+    exec), or None where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
