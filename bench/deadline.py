@@ -14,15 +14,14 @@ then page 1 of every search that has one, ...) simulated on the same sizes and b
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bench.jobs import CONCURRENCY, LIMIT, SearchSpec, ids_for, mixed_totals, write_job
-from bench.nginx import nginx_proxy
-from bench.procs import harvester_cmd, run_measured, sandbox_process
+from bench.nginx import refereed_sandbox
+from bench.procs import harvester_cmd, run_measured
 from bench.table import Context, Row
 from harvester.paging import min_calls
 
@@ -66,20 +65,8 @@ def run(ctx: Context) -> list[Row]:
     searches: list[SearchSpec] = ids_for(mixed_totals(SEARCHES, seed=4), "dl")
     calls = [min_calls(s.total, LIMIT) for s in searches]
     window_s = sum(calls) / (2 * RATE)
-    # The referee of the rate is nginx when installed (C, exact timing), else the sandbox:
-    # a Python referee on a loaded machine timestamps arrivals late and bunched, and
-    # refuses calls that left on time.
     flags = ["--validity", f"{window_s:.3f}"]
-    if ctx.nginx is None:
-        flags += ["--rate", str(RATE), "--burst", "2"]
-    with contextlib.ExitStack() as stack:
-        sandbox = stack.enter_context(sandbox_process(*flags))
-        proxy = None
-        if ctx.nginx is not None:
-            proxy = stack.enter_context(
-                nginx_proxy(ctx.nginx, upstream=sandbox.url, workdir=work / "nginx",
-                            rate=RATE, burst=2)
-            )  # fmt: skip
+    with refereed_sandbox(ctx.nginx, work, flags, rate=RATE) as (sandbox, proxy):
         created = datetime.now(UTC)
         job = write_job(
             work,

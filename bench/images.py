@@ -13,7 +13,6 @@ Beside it: creations (60 is one each), uploads (10), results calls against the m
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import struct
 import time
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import orjson
 
-from bench.nginx import nginx_proxy
-from bench.procs import harvester_cmd, run_measured, sandbox_process
+from bench.nginx import refereed_sandbox
+from bench.procs import harvester_cmd, run_measured
 from bench.table import Context, Row
 from harvester.paging import plan_pages
 from harvester.sandbox.dataset import Dataset
@@ -92,16 +91,7 @@ def run(ctx: Context) -> list[Row]:
     job = work / "images.toml"
     job.write_text("\n".join(lines) + "\n")
     flags = ["--validity", str(WINDOW_S)]
-    if ctx.nginx is None:
-        flags += ["--rate", str(RATE), "--burst", "2"]
-    with contextlib.ExitStack() as stack:
-        sandbox = stack.enter_context(sandbox_process(*flags))
-        proxy = None
-        if ctx.nginx is not None:
-            proxy = stack.enter_context(
-                nginx_proxy(ctx.nginx, upstream=sandbox.url, workdir=work / "nginx",
-                            rate=RATE, burst=2)
-            )  # fmt: skip
+    with refereed_sandbox(ctx.nginx, work, flags, rate=RATE) as (sandbox, proxy):
         started = time.perf_counter()
         env = sandbox.env(proxy.url if proxy is not None else None)
         result = run_measured(harvester_cmd(job, work / "out", "--fresh"), env=env,

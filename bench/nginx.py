@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.procs import Sandbox, sandbox_process
+
 __all__ = ["HEAD", "NginxProxy", "free_port", "nginx_process", "nginx_proxy", "wait_listening"]
 
 #: The top of every config of the bench: one worker in the foreground, and every file it
@@ -139,3 +141,21 @@ def nginx_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def refereed_sandbox(
+    nginx: Path | None, workdir: Path, flags: list[str], *, rate: float, burst: int = 2
+) -> Iterator[tuple[Sandbox, NginxProxy | None]]:
+    """A sandbox whose rate is refereed by nginx `limit_req` when nginx is installed, else
+    by its own limiter. A Python referee on a loaded machine stamps arrivals late and
+    bunched, and refuses calls that left on time; nginx (C, exact timing) does not."""
+    own = [] if nginx is not None else ["--rate", str(rate), "--burst", str(burst)]
+    with sandbox_process(*flags, *own) as sandbox:
+        if nginx is None:
+            yield sandbox, None
+            return
+        with nginx_proxy(
+            nginx, upstream=sandbox.url, workdir=workdir / "nginx", rate=rate, burst=burst
+        ) as proxy:
+            yield sandbox, proxy

@@ -10,14 +10,13 @@ finish. Figure 4 (mixed sizes, against an oracle) stays beside it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from datetime import UTC, datetime
 
 from bench.jobs import ids_for
-from bench.nginx import nginx_proxy
-from bench.procs import harvester_cmd, run_measured, sandbox_process
+from bench.nginx import refereed_sandbox
+from bench.procs import harvester_cmd, run_measured
 from bench.table import Context, Row
 from harvester.paging import min_calls
 
@@ -38,16 +37,7 @@ def run(ctx: Context) -> list[Row]:
     cost = min_calls(TOTAL, 100)
     best = int(RATE * WINDOW_S // cost)
     flags = ["--validity", str(WINDOW_S)]
-    if ctx.nginx is None:
-        flags += ["--rate", str(RATE), "--burst", "2"]
-    with contextlib.ExitStack() as stack:
-        sandbox = stack.enter_context(sandbox_process(*flags))
-        proxy = None
-        if ctx.nginx is not None:
-            proxy = stack.enter_context(
-                nginx_proxy(ctx.nginx, upstream=sandbox.url, workdir=work / "nginx",
-                            rate=RATE, burst=2)
-            )  # fmt: skip
+    with refereed_sandbox(ctx.nginx, work, flags, rate=RATE) as (sandbox, proxy):
         ids = work / "overload-ids.txt"
         created = datetime.now(UTC)
         stamp = created.isoformat().replace("+00:00", "Z")
