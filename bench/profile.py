@@ -44,6 +44,7 @@ def summarize(raw: str, top: int = 12) -> str:
     busy: Counter[str] = Counter()
     idle: Counter[str] = Counter()
     frames_of: dict[str, Counter[str]] = {}
+    leaves: Counter[str] = Counter()
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
@@ -53,6 +54,7 @@ def summarize(raw: str, top: int = 12) -> str:
             idle[thread] += n
             continue
         busy[thread] += n
+        leaves[re.sub(r":\d+\)", ")", frames[-1])] += n
         held = frames_of.setdefault(thread, Counter())
         for frame in {re.sub(r":\d+\)", ")", f) for f in frames[1:]}:
             held[frame] += n
@@ -63,6 +65,8 @@ def summarize(raw: str, top: int = 12) -> str:
         lines.append(f"{thread}: busy seconds by function (inclusive)")
         shown = [(f, n) for f, n in frames_of[thread].most_common() if n < 0.9 * total]
         lines += [f"  {n / _HZ:7.2f}  {frame}" for frame, n in shown[:top]]
+    lines.append("all threads: busy seconds by function (self, where the samples were)")
+    lines += [f"  {n / _HZ:7.2f}  {frame}" for frame, n in leaves.most_common(2 * top)]
     return "\n".join(lines)
 
 

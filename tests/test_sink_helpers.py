@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 import orjson
@@ -28,8 +28,7 @@ PAGE = 100
 CAP = 1100
 
 
-@dataclass(slots=True, frozen=True)
-class FakeHit:
+class FakeHit(NamedTuple):
     """A hit as the API would give it (the sink only needs HitLike)."""
 
     patent_id: str

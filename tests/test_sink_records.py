@@ -111,3 +111,17 @@ def test_a_title_that_looks_like_a_record_boundary_stays_in_its_line() -> None:
     page = [FakeHit("P1", tricky, tricky, 0.5, tricky), FakeHit("P2", None, tricky, None, None)]
     rendered = render_page("S", 0, "2026-01-01T00:00:00Z", page)
     assert [orjson.loads(line)["title"] for line in rendered.lines] == [tricky, tricky]
+
+
+def test_an_image_follows_the_search_id_in_every_record_whatever_the_titles_hold() -> None:
+    tricky = '{"search_id":"S",'  # the very bytes the image is inserted after
+    page = [FakeHit("P1", None, tricky, 0.5, None), FakeHit("P2", tricky, None, None, tricky)]
+    rendered = render_page("S", 10, "2026-01-01T00:00:00Z", page, image='a "b".png')
+    records = [orjson.loads(line) for line in rendered.lines]
+    assert [list(r)[:3] for r in records] == [["search_id", "image", "patent_id"]] * 2
+    assert [r["image"] for r in records] == ['a "b".png'] * 2
+    assert [(r["title"], r["patent_pn"], r["url"]) for r in records] == [
+        (tricky, None, None),
+        (None, tricky, tricky),
+    ]
+    assert [r["rank"] for r in records] == [11, 12]

@@ -1,14 +1,15 @@
 """What the engine sends the writer: a fetched page, or the end of a search.
 
-`sink` never imports `harvester.api`; any object with a hit's five read-only attributes
-(`HitLike`) will do, so the API's `Hit` fits without the sink knowing it.
+`sink` never imports `harvester.api`; a hit is any tuple of the five fields it needs, in
+the API page's order (`HitLike`), so the API's `Hit` (a NamedTuple) fits without the sink
+knowing it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import TypeAlias
 
 from harvester.sink.images import ImageUploaded, SearchCreated
 from harvester.sink.vocabulary import FINAL_STATUSES
@@ -16,19 +17,10 @@ from harvester.sink.vocabulary import FINAL_STATUSES
 __all__ = ["FINAL_STATUSES", "HitLike", "Message", "PageFetched", "SearchEnded"]
 
 
-class HitLike(Protocol):
-    """One hit of a page, as the sink needs it (the API page's PatentMessage)."""
-
-    @property
-    def patent_id(self) -> str: ...
-    @property
-    def patent_pn(self) -> str | None: ...
-    @property
-    def title(self) -> str | None: ...
-    @property
-    def score(self) -> float | None: ...
-    @property
-    def url(self) -> str | None: ...
+#: One hit of a page, as the sink needs it: (patent_id, patent_pn, title, score, url), the
+#: API page's PatentMessage fields in that order. A tuple, not attributes: the writer
+#: unpacks 100 of them a page, and unpacking costs a third less than attribute lookups.
+HitLike: TypeAlias = tuple[str, str | None, str | None, float | None, str | None]
 
 
 @dataclass(slots=True, frozen=True)
