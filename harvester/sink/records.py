@@ -94,14 +94,15 @@ def render_page(
 
 def to_stage(page: RenderedPage) -> bytes:
     """A page as one blob for the checkpoint's staging table: ids as a JSON list, a newline,
-    the block. Not compressed: zlib cost more CPU than the bytes it saved SQLite."""
-    return orjson.dumps(page.ids) + b"\n" + page.block
+    the block, as one zlib stream packed by ISA-L. Packing 28 KB costs ~0.04 ms and saves
+    SQLite more: on 2,200 pages the commits' own CPU fell from 0.53 s to 0.23 s."""
+    return isal_zlib.compress(orjson.dumps(page.ids) + b"\n" + page.block, 1)
 
 
 def from_stage(offset: int, blob: bytes) -> RenderedPage:
-    """The inverse of `to_stage` (also reads the zlib blobs staged by earlier versions)."""
-    if not blob.startswith(b"["):  # zlib streams start with 0x78, a JSON list with "["
-        blob = zlib.decompress(blob)
+    """The inverse of `to_stage` (also reads the plain blobs staged by earlier versions)."""
+    if not blob.startswith(b"["):  # zlib streams start with 0x78, a plain blob with "["
+        blob = isal_zlib.decompress(blob)
     head, _, block = blob.partition(b"\n")
     ids: list[str] = orjson.loads(head)
     return RenderedPage(offset, ids, block)
