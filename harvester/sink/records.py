@@ -118,10 +118,11 @@ def shards_of(patent_ids: Sequence[str], shards: int) -> list[int]:
     return [crc % shards for crc in map(zlib.crc32, map(str.encode, patent_ids))]
 
 
-def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:
-    """`data` as one complete gzip member (mtime 0, so equal input gives equal bytes)."""
+def gzip_member(*parts: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """`parts`, one after the other, as one complete gzip member (mtime 0, so equal input
+    gives equal bytes). Parts, not one buffer: no copy is made to join them."""
     # Concatenated members form one valid gzip stream (RFC 1952), so every commit
     # leaves each shard readable by gzip, zcat and duckdb.
     # ISA-L releases the GIL while it compresses, so the writer's gzip threads run in parallel.
     packer = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
-    return packer.compress(data) + packer.flush()
+    return b"".join([*map(packer.compress, parts), packer.flush()])
