@@ -13,6 +13,7 @@ import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -23,9 +24,8 @@ from harvester.engine.events import HarvestStats
 __all__ = [
     "JsonLogObserver",
     "ProgressLine",
+    "RunSummary",
     "TextLogObserver",
-    "format_summary",
-    "summary_fields",
     "terminal_width",
 ]
 
@@ -176,74 +176,80 @@ class ProgressLine:
             self._width = 0
 
 
-def format_summary(
-    *,
-    job_name: str,
-    out_dir: str,
-    totals: Mapping[str, object],
-    by_status: Mapping[str, int],
-    stats: HarvestStats,
-    elapsed: float,
-    success: bool,
-    stop_reason: str | None,
-    advice: list[str],
-) -> str:
-    """The short report printed when a run ends: what happened and what to do next."""
-    statuses = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
-    final = sum(by_status.values())
-    total = totals.get("searches", final)
-    # a stopped run must not read as done: say how many of the job's searches are final
-    searches = f"{final}" if total == final else f"{final} of {total} final"
-    lines = [
-        f"harvester: job {job_name!r} {'finished' if success else 'stopped, resumable'}"
-        f" in {_duration(elapsed)}",
-        f"  searches  {searches} ({statuses})",
-        f"  records   {totals.get('records', 0):,} written,"
-        f" {totals.get('duplicates', 0):,} duplicates dropped",
-        f"  calls     {stats.calls:,} this run ({stats.retries:,} retries,"
-        f" {stats.calls / max(elapsed, 1e-9):.1f}/s), {stats.pages:,} pages",
-        f"  pool      up to {stats.peak_in_flight} in flight, {latency_text(stats)}",
-    ]
-    if stats.creations or stats.uploads:
-        lines.append(f"  images    {stats.creations:,} searches created, {stats.uploads:,} uploads")
-    lines += [
-        f"  output    {out_dir}",
-    ]
-    if stop_reason:
-        lines.append(f"  stopped   {stop_reason}")
-    lines.extend(f"  next      {line}" for line in advice)
-    return "\n".join(lines)
+@dataclass(slots=True, frozen=True)
+class RunSummary:
+    """What a finished (or stopped) run did, and what to do next: printed as text, or as
+    the JSON `summary` event; both are made from these same facts."""
+
+    job_name: str
+    out_dir: str
+    totals: Mapping[str, object]
+    by_status: Mapping[str, int]
+    stats: HarvestStats
+    elapsed: float
+    success: bool
+    stop_reason: str | None
+    advice: list[str]
+
+    def text(self) -> str:
+        """The short report printed when a run ends."""
+        stats, totals = self.stats, self.totals
+        statuses = (
+            ", ".join(f"{n} {status}" for status, n in sorted(self.by_status.items())) or "none"
+        )
+        final = sum(self.by_status.values())
+        total = totals.get("searches", final)
+        # a stopped run must not read as done: say how many of the job's searches are final
+        searches = f"{final}" if total == final else f"{final} of {total} final"
+        state = "finished" if self.success else "stopped, resumable"
+        lines = [
+            f"harvester: job {self.job_name!r} {state} in {_duration(self.elapsed)}",
+            f"  searches  {searches} ({statuses})",
+            f"  records   {totals.get('records', 0):,} written,"
+            f" {totals.get('duplicates', 0):,} duplicates dropped",
+            f"  calls     {stats.calls:,} this run ({stats.retries:,} retries,"
+            f" {stats.calls / max(self.elapsed, 1e-9):.1f}/s), {stats.pages:,} pages",
+            f"  pool      up to {stats.peak_in_flight} in flight, {latency_text(stats)}",
+        ]
+        if stats.creations or stats.uploads:
+            lines.append(
+                f"  images    {_count(stats.creations, 'search', 'searches')} created, "
+                f"{_count(stats.uploads, 'upload', 'uploads')}"
+            )
+        lines.append(f"  output    {self.out_dir}")
+        if self.stop_reason:
+            lines.append(f"  stopped   {self.stop_reason}")
+        lines.extend(f"  next      {line}" for line in self.advice)
+        return "\n".join(lines)
+
+    def fields(self) -> dict[str, object]:
+        """The same facts as plain values, for the JSON `summary` event."""
+        stats, totals = self.stats, self.totals
+        return {
+            "job": self.job_name,
+            "out": self.out_dir,
+            "finished": self.success,
+            "duration_s": round(self.elapsed, 3),
+            "searches": totals.get("searches", sum(self.by_status.values())),
+            "by_status": dict(self.by_status),
+            "records": totals.get("records", 0),
+            "duplicates": totals.get("duplicates", 0),
+            "calls": stats.calls,
+            "retries": stats.retries,
+            "pages": stats.pages,
+            "peak_in_flight": stats.peak_in_flight,
+            "latency_p50": stats.latency_p50,
+            "latency_p90": stats.latency_p90,
+            "creations": stats.creations,
+            "uploads": stats.uploads,
+            "errors": dict(stats.errors),
+            "stop_reason": self.stop_reason,
+            "next": self.advice,
+        }
 
 
-def summary_fields(
-    *,
-    job_name: str,
-    out_dir: str,
-    totals: Mapping[str, object],
-    by_status: Mapping[str, int],
-    stats: HarvestStats,
-    elapsed: float,
-    success: bool,
-    stop_reason: str | None,
-    advice: list[str],
-) -> dict[str, object]:
-    """The summary as plain values, for the JSON `summary` event (same facts as the text)."""
-    return {
-        "job": job_name,
-        "out": out_dir,
-        "finished": success,
-        "duration_s": round(elapsed, 3),
-        "searches": totals.get("searches", sum(by_status.values())),
-        "by_status": dict(by_status),
-        "records": totals.get("records", 0),
-        "duplicates": totals.get("duplicates", 0),
-        "calls": stats.calls,
-        "retries": stats.retries,
-        "pages": stats.pages,
-        "errors": dict(stats.errors),
-        "stop_reason": stop_reason,
-        "next": advice,
-    }
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
 
 
 def is_terminal(stream: TextIO) -> bool:

@@ -341,7 +341,7 @@ async def test_parquet_export_and_metrics_carry_the_image(tmp_path: Path) -> Non
         run = ["run", str(job), "--out", str(out), "--metrics-file", str(metrics)]
         code, cli = await run_cli(run, env, tmp_path)
         assert code == 0, cli
-        assert "images    2 searches created, 1 uploads" in cli.stdout
+        assert "images    2 searches created, 1 upload" in cli.stdout
         code, cli = await run_cli(["export", str(out), "--format", "parquet"], env, tmp_path)
         assert code == 0, cli
     table = pq.read_table(sorted(out.glob("part-*.parquet")))

@@ -8,7 +8,7 @@ from collections import Counter
 import orjson
 
 from harvester.engine.events import HarvestStats
-from harvester.report import JsonLogObserver, ProgressLine, TextLogObserver, format_summary
+from harvester.report import JsonLogObserver, ProgressLine, RunSummary, TextLogObserver
 
 
 def test_live_line_shows_the_recent_answer_rate_not_the_dispatch_count() -> None:
@@ -46,16 +46,21 @@ def test_text_log_keeps_notable_events_and_skips_page_noise() -> None:
 
 def test_summary_names_statuses_records_calls_and_next_steps() -> None:
     stats = HarvestStats(searches=3, calls=12, retries=2, pages=10, errors=Counter())
-    text = format_summary(
+    summary = RunSummary(
         job_name="nightly", out_dir="out/nightly/dt=2026-11-25",
         totals={"records": 1234, "duplicates": 5}, by_status={"complete": 2, "expired": 1},
         stats=stats, elapsed=6.0, success=True, stop_reason=None,
         advice=["recreate expired searches"],
     )
+    text = summary.text()
     assert "1 expired, 2 complete" not in text and "2 complete, 1 expired" in text
     assert "1,234 written, 5 duplicates dropped" in text
     assert "12 this run (2 retries" in text
     assert "next      recreate expired searches" in text
+    fields = summary.fields()  # the JSON event holds the same facts
+    assert (fields["records"], fields["calls"], fields["retries"]) == (1234, 12, 2)
+    assert fields["by_status"] == {"complete": 2, "expired": 1}
+    assert fields["next"] == ["recreate expired searches"]
 
 
 def test_the_live_line_is_cut_to_the_terminal_width() -> None:

@@ -39,10 +39,9 @@ from harvester.ops import (
 )
 from harvester.report import (
     ProgressLine,
+    RunSummary,
     TextLogObserver,
-    format_summary,
     is_terminal,
-    summary_fields,
 )
 from harvester.runreport import Timeline
 from harvester.sink import (
@@ -469,17 +468,17 @@ def _conclude(
             )
     if success:
         advice.append(f"data: {out_dir}/part-*.jsonl.gz (manifest.json, _SUCCESS)")
-    summary: dict[str, Any] = {
-        "job_name": job.settings.name,
-        "out_dir": str(out_dir),
-        "totals": totals,
-        "by_status": by_status,
-        "stats": stats,
-        "elapsed": elapsed,
-        "success": success,
-        "stop_reason": stats.stop_reason,
-        "advice": advice,
-    }
+    summary = RunSummary(
+        job_name=job.settings.name,
+        out_dir=str(out_dir),
+        totals=totals,
+        by_status=by_status,
+        stats=stats,
+        elapsed=elapsed,
+        success=success,
+        stop_reason=stats.stop_reason,
+        advice=advice,
+    )
     console.result |= {
         "searches": len(job.searches),
         "by_status": by_status,
@@ -490,9 +489,9 @@ def _conclude(
         "success": success,
     }
     if console.json:
-        console.emit("summary", stdout=True, **summary_fields(**summary))
+        console.emit("summary", stdout=True, **summary.fields())
     else:
-        console.out.write(format_summary(**summary) + "\n")
+        console.out.write(summary.text() + "\n")
     if harvest.unreachable is not None and not caught and harvest.stop_error is None:
         console.say(
             unreachable_message(base_url, harvest.unreachable, pending, probe=False),
