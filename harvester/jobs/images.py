@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
-
-from harvester.jobs.collect import Collector, at
+from harvester.jobs.collect import Collector
 from harvester.jobs.entry import Layer, Layering
 from harvester.jobs.fields import show
+from harvester.jobs.list_file import LineProblems, json_object_line, read_list_file
 from harvester.jobs.model import IMAGE_KEY_PREFIX, Search
 
 __all__ = [
@@ -34,8 +33,6 @@ IMAGE_MAX_BYTES = 4 * 1024 * 1024  #: the upload call's limit (4096 KB)
 IMAGE_URL_MAX = 1000  #: longest image URL accepted
 _JPEG = b"\xff\xd8\xff"
 _PNG = b"\x89PNG\r\n\x1a\n"
-#: Past this many problems in one images_file, the rest are counted, not listed.
-_MAX_PROBLEMS = 50
 
 
 def check_image_url(value: object) -> str | None:
@@ -111,26 +108,14 @@ def read_images_file(
     file: Path, data: bytes, base: Layer, into: Collector, layering: Layering
 ) -> None:
     """Add the images listed in an images_file's bytes to `into`; problems name file:line."""
-    shown = str(file)
-    start = len(into.problems)
-    before = len(into.searches)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        bad_line = data[: error.start].count(b"\n") + 1
-        into.problem(at(shown, bad_line), "images_file", "is not UTF-8 text")
-        return
-    for number, raw in enumerate(text.split("\n"), start=1):
-        line = raw.strip()
-        if not line or line[0] == "#":
-            continue
-        source = f"{shown}:{number}"
+
+    def read_line(line: str, source: str, number: int) -> None:
         field = f"images_file line {number}"
         layer, kind, value = base, "image", line
         if line[0] == "{":
             parsed = _json_line(line, source, field, base, into, layering)
             if parsed is None:
-                continue
+                return
             layer, kind, value = parsed
         elif line.lower().startswith(("http://", "https://")):
             kind = "image_url"
@@ -139,41 +124,29 @@ def read_images_file(
             into.problem(source, f"{field}.{kind}", problem or "")
         else:
             into.add(search, f"{field}.{kind}")
-    extra = len(into.problems) - start - _MAX_PROBLEMS
-    if extra > 0:
-        del into.problems[start + _MAX_PROBLEMS :]
-        into.problem(shown, "images_file", f"{extra} more problems in this file are not listed")
-    if len(into.searches) == before and len(into.problems) == start:
-        into.problem(shown, "images_file", "has no images: one image URL or path per line expected")
+
+    empty = "has no images: one image URL or path per line expected"
+    read_list_file(file, data, "images_file", into, read_line, empty)
 
 
 def _json_line(
     line: str, source: str, field: str, base: Layer, into: Collector, layering: Layering
 ) -> tuple[Layer, str, str] | None:
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as error:
-        into.problem(source, field, f"is not valid JSON: {error}")
+    not_object = "must be an image URL, a path, or a JSON object"
+    obj = json_object_line(line, source, field, into, not_object)
+    if obj is None:
         return None
-    if not isinstance(obj, dict):
-        into.problem(source, field, "must be an image URL, a path, or a JSON object")
-        return None
-    failed = False
-
-    def report(key: str, message: str) -> None:
-        nonlocal failed
-        failed = True
-        into.problem(source, f"{field}.{key}", message)
-
+    problems = LineProblems(into, source, field)
     kinds = [key for key in ("image_url", "image") if key in obj]
-    layer = layering.apply(obj, base, report, other_keys=("image_url", "image"), created_at=False)
+    other_keys = ("image_url", "image")
+    layer = layering.apply(obj, base, problems.report, other_keys=other_keys, created_at=False)
     if len(kinds) != 1:
-        report("image", 'needs exactly one of "image_url" or "image"')
+        problems.report("image", 'needs exactly one of "image_url" or "image"')
         return None
     value = obj[kinds[0]]
-    if failed:
+    if problems.failed:
         return None
     if not isinstance(value, str):
-        report(kinds[0], f"must be a string, got {show(value)}")
+        problems.report(kinds[0], f"must be a string, got {show(value)}")
         return None
     return layer, kinds[0], value
