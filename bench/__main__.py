@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.installs import PEER_PACKAGES, ensure_nginx, ensure_peers, versions_in
-from bench.procs import ROOT
+from bench.procs import ROOT, compile_bytecode
 from bench.table import Context, Row, render
 
 FIGURES = (
@@ -109,6 +109,7 @@ def main(argv: Sequence[str]) -> int:
     WORKDIR.mkdir(parents=True, exist_ok=True)
     install_log = WORKDIR / "install.log"
     print(f"bench: installing what it needs (log: {install_log.relative_to(ROOT)})", flush=True)
+    compile_bytecode()
     nginx: Path | None = None
     nginx_problem = "not needed by the figures chosen"
     if set(chosen) & set(NEEDS_NGINX):

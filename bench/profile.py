@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.installs import PEERS
 from bench.jobs import CONCURRENCY, ids_for, page_list, write_job
-from bench.procs import harvester_cmd, sandbox_process
+from bench.procs import compile_bytecode, harvester_cmd, sandbox_process
 from bench.static_pages import render_pages, static_server
 
 __all__ = ["summarize"]
@@ -79,6 +79,7 @@ def main(argv: list[str]) -> int:
     if not py_spy.exists():
         sys.stderr.write(f"{py_spy} is missing: run `make bench` once (it makes bench/.peers)\n")
         return 2
+    compile_bytecode()
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)  # nginx's worker (user nobody) reads the page files in it
