@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import anyio
-
-from harvester.api.auth import ApiKey, Credentials, credentials_from_env
-from harvester.api.client import ClientSettings, PatSnapClient, base_url_from_env
+from harvester.api.auth import ApiKey, credentials_from_env
+from harvester.api.client import ClientSettings, base_url_from_env
 from harvester.cli.exits import (
     EXIT_OK,
     EXIT_OUTPUT,
     EXIT_UNREACHABLE,
-    raise_terminated,
     run_exit,
 )
 from harvester.cli.logs import Console
+from harvester.cli.pool import PoolRun, run_pool
 from harvester.cli.run_report import close_report, open_timeline
 from harvester.engine.breaker import Unreachable
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
-from harvester.engine.rate import Throttle
-from harvester.engine.run import prepare, run_harvest
 from harvester.jobs import Job, describe_changes, load_job
 from harvester.ops import (
     MetricsFile,
@@ -38,12 +31,9 @@ from harvester.ops import (
     partition_job,
 )
 from harvester.report import (
-    ProgressLine,
     RunSummary,
-    TextLogObserver,
     is_terminal,
 )
-from harvester.runreport import Timeline
 from harvester.sink import (
     FinishResult,
     OutputError,
@@ -172,20 +162,20 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         timeline = open_timeline(job, sink, options, part)
         observer = timeline.observing(observer)
         try:
-            harvest, caught = _run_pool(
+            pool = PoolRun(
                 job,
                 sink,
-                args,
                 base_url,
                 credentials,
+                _client_settings(args, options),
                 options,
                 observer,
+                console,
                 live=live,
-                console=console,
-                started=started_wall,
                 metrics=metrics,
                 timeline=timeline,
             )
+            harvest, caught = run_pool(pool, started=started_wall)
             elapsed = time.time() - started_wall
             harvest.snapshot()  # fills in the latency figures for the manifest and the summary
             result = sink.finish(
@@ -249,18 +239,10 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
     with _open_sink(job, out_dir) as sink:
         observer, _ = _observer(console)
         observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
-        harvest, caught = _run_pool(
-            job,
-            sink,
-            args,
-            base_url,
-            credentials,
-            _options(job, probe_only=True),
-            observer,
-            live=False,
-            console=console,
-            started=time.time(),
-        )
+        options = _options(job, probe_only=True)
+        settings = _client_settings(args, options)
+        pool = PoolRun(job, sink, base_url, credentials, settings, options, observer, console)
+        harvest, caught = run_pool(pool, started=time.time())
     console.result |= {"calls": harvest.stats.calls}
     code = run_exit(
         caught=caught,
@@ -296,129 +278,6 @@ def unreachable_message(base_url: str, verdict: Unreachable, pending: int, *, pr
         "network, DNS or VPN, then run the same command again: it resumes where it stopped "
         "and pays no page twice."
     )
-
-
-def _run_pool(
-    job: Job,
-    sink: Sink,
-    args: argparse.Namespace,
-    base_url: str,
-    credentials: Credentials,
-    options: HarvestOptions,
-    observer: Observer,
-    *,
-    live: bool,
-    console: Console,
-    started: float,
-    metrics: MetricsFile | None = None,
-    timeline: Timeline | None = None,
-) -> tuple[Harvest, list[int]]:
-    """Run the pool on its own event loop; returns it and the signals caught meanwhile."""
-    caught: list[int] = []
-    harvest = anyio.run(
-        _harvest,
-        job,
-        sink,
-        base_url,
-        credentials,
-        _client_settings(args, options),
-        options,
-        observer,
-        live,
-        console,
-        caught,
-        sink.run_start(default=started),
-        metrics,
-        timeline,
-    )
-    # asyncio puts SIGTERM back to the default (die at once) when the loop's handler goes;
-    # until the summary and run_finished are out, a SIGTERM unwinds like before the loop.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_terminated)
-    return harvest, caught
-
-
-async def _harvest(
-    job: Job,
-    sink: Sink,
-    base_url: str,
-    credentials: Credentials,
-    settings: ClientSettings,
-    options: HarvestOptions,
-    observer: Observer,
-    live: bool,
-    console: Console,
-    caught: list[int],
-    run_start: float,
-    metrics: MetricsFile | None = None,
-    timeline: Timeline | None = None,
-) -> Harvest:
-    throttle = Throttle(options.rate, options.burst)
-    pace = throttle.acquire if timeline is None else timeline.paced(throttle.acquire)
-    async with PatSnapClient(base_url, credentials, settings, pace=pace) as client:
-        fetcher = client if timeline is None else timeline.timed(client)
-        harvest, receive = prepare(
-            job, fetcher, sink, options, observer, run_start=run_start, throttle=throttle
-        )
-        line = ProgressLine(console.err, harvest.snapshot) if live else None
-        if line is not None and isinstance(console.observer, TextLogObserver):
-            # a log line clears the live line before it is printed (`observer` may wrap it)
-            console.observer.live = line
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_on_signals, harvest, tg.cancel_scope, caught)
-            tg.start_soon(_show_progress, harvest, line, observer)
-            if metrics is not None:
-                tg.start_soon(metrics.every, harvest.snapshot, 10.0, _metrics_failed(observer))
-            if timeline is not None:
-                tg.start_soon(timeline.every, harvest.snapshot)
-            await run_harvest(harvest, sink, receive)
-            tg.cancel_scope.cancel()
-        if line is not None:
-            line.clear()
-        return harvest
-
-
-def _metrics_failed(observer: Observer) -> Callable[[Exception], None]:
-    def report(exc: Exception) -> None:
-        observer.event("metrics_write_failed", error=str(exc))
-
-    return report
-
-
-async def _on_signals(harvest: Harvest, scope: anyio.CancelScope, caught: list[int]) -> None:
-    """First SIGINT/SIGTERM: stop dispatch, let pages land. Second: cancel (commit is shielded)."""
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            caught.append(signum)
-            if len(caught) == 1:
-                harvest.stop(f"{signal.Signals(signum).name} received")
-            else:
-                scope.cancel()
-
-
-async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: Observer) -> None:
-    """Redraw the live line twice a second; in logs, a progress event every 10 s."""
-    tick = 0
-    while True:
-        await anyio.sleep(0.5)
-        tick += 1
-        if line is not None:
-            line.draw()
-        elif tick % 20 == 0:
-            stats = harvest.snapshot()
-            observer.event(
-                "progress",
-                searches_done=stats.done,
-                searches=stats.searches,
-                pages=stats.pages,
-                pages_left=stats.pages_left,
-                calls=stats.calls,
-                retries=stats.retries,
-                in_flight=stats.in_flight,
-                concurrency=stats.concurrency,
-                latency_p50=stats.latency_p50,
-                latency_p90=stats.latency_p90,
-            )
 
 
 def _conclude(
