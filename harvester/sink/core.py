@@ -228,7 +228,7 @@ class Sink:
     async def _commit_in_thread(
         self, batch: list[Message], on_commit: Callable[[CommitStats], None] | None
     ) -> None:
-        # sqlite3 and zlib release the GIL: the event loop keeps serving the workers.
+        # sqlite3 and ISA-L release the GIL: the event loop keeps serving the workers.
         stats = await anyio.to_thread.run_sync(self._writer.commit, batch)
         if on_commit is not None:
             on_commit(stats)
