@@ -26,6 +26,7 @@ __all__ = [
     "ProgressLine",
     "RunSummary",
     "TextLogObserver",
+    "counted",
     "terminal_width",
 ]
 
@@ -213,8 +214,8 @@ class RunSummary:
         ]
         if stats.creations or stats.uploads:
             lines.append(
-                f"  images    {_count(stats.creations, 'search', 'searches')} created, "
-                f"{_count(stats.uploads, 'upload', 'uploads')}"
+                f"  images    {counted(stats.creations, 'search', 'searches')} created, "
+                f"{counted(stats.uploads, 'upload', 'uploads')}"
             )
         lines.append(f"  output    {self.out_dir}")
         if self.stop_reason:
@@ -248,7 +249,8 @@ class RunSummary:
         }
 
 
-def _count(n: int, one: str, many: str) -> str:
+def counted(n: int, one: str, many: str) -> str:
+    """`1 upload`, `2 uploads`: a count with its noun in the right number."""
     return f"{n:,} {one if n == 1 else many}"
 
 

@@ -399,7 +399,7 @@ async def test_plan_counts_creations_and_uploads_and_never_creates(tmp_path: Pat
         stats = sandbox.stats
     assert code == 0 and code_probe == 0, (blind, probe)
     assert "calls     4 to 34 " in blind.stdout  # 1..11 per search, and one upload
-    assert "images    2 searches to create" in blind.stdout and "1 uploads at most" in blind.stdout
+    assert "images    2 searches to create" in blind.stdout and "1 upload at most" in blind.stdout
     assert stats.create_calls == stats.upload_calls == 0  # the probe asked page 0 of the id
     assert stats.calls == 1
 

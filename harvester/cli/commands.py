@@ -25,6 +25,7 @@ from harvester.ops import (
     publish,
 )
 from harvester.ops.merge import write_json
+from harvester.report import counted
 from harvester.sink import (
     CHECKPOINT_NAME,
     MANIFEST_NAME,
@@ -103,8 +104,9 @@ def cmd_plan(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     if plan.creations or plan.uploads:
         out.write(
-            f"  images    {plan.creations:,} searches to create (their first pages, counted"
-            f" above; more if a window closes), {plan.uploads:,} uploads at most\n"
+            f"  images    {counted(plan.creations, 'search', 'searches')} to create (their "
+            "first pages, counted above; more if a window closes), "
+            f"{counted(plan.uploads, 'upload', 'uploads')} at most\n"
         )
     if latency is not None:
         out.write(_latency_line(latency, plan.pool_rate, pinned, in_flight, job.settings.rate))
