@@ -5,6 +5,7 @@ timeline's ticks, all on one anyio loop that returns when every fetched page is 
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from collections.abc import Callable
@@ -28,6 +29,12 @@ from harvester.sink import Sink
 
 __all__ = ["PoolRun", "run_pool"]
 
+#: The cyclic collector's thresholds while the pool runs. A page makes ~100 tuples and
+#: dicts that reference counting frees anyway; with the default (700, 10, 10) the collector
+#: still ran ~230 times over 2,200 pages (0.14-0.25 CPU-s, ~4% of the run, measured with
+#: gc.callbacks), at 10,000 about 6 times (0.02 s). Garbage in cycles waits a little longer.
+GC_THRESHOLDS = (10_000, 20, 20)
+
 
 @dataclass(slots=True, frozen=True)
 class PoolRun:
@@ -49,7 +56,12 @@ class PoolRun:
 def run_pool(run: PoolRun, *, started: float) -> tuple[Harvest, list[int]]:
     """Run the pool on its own event loop; returns it and the signals caught meanwhile."""
     caught: list[int] = []
-    harvest = anyio.run(_harvest, run, caught, run.sink.run_start(default=started))
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        harvest = anyio.run(_harvest, run, caught, run.sink.run_start(default=started))
+    finally:
+        gc.set_threshold(*thresholds)
     # asyncio puts SIGTERM back to the default (die at once) when the loop's handler goes;
     # until the summary and run_finished are out, a SIGTERM unwinds like before the loop.
     if threading.current_thread() is threading.main_thread():
