@@ -24,20 +24,22 @@ from typing import Literal, Protocol
 import anyio
 from anyio.abc import ObjectSendStream, TaskGroup
 
-from harvester.api.errors import (
-    PatSnapError,
-    QuotaAmbiguous,
-    Reauthenticate,
-    Retryable,
-    SlowDown,
-    StopRun,
-    UnknownCodeError,
-)
+from harvester.api.errors import PatSnapError, StopRun
 from harvester.api.models import Page
 from harvester.engine.breaker import Breaker, Unreachable
 from harvester.engine.concurrency import LIMITED_S, PoolSize
 from harvester.engine.events import HarvestStats, NullObserver, Observer
-from harvester.engine.images import ImageApi, Images, WindowClosed
+from harvester.engine.failures import (
+    AlreadyDecided,
+    Failure,
+    Final,
+    Park,
+    PushBack,
+    Requeue,
+    StopTheRun,
+    decide,
+)
+from harvester.engine.images import ImageApi, Images
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.retry import RetryPolicy, is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
@@ -429,96 +431,67 @@ class Harvest:
     async def _failed(
         self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, asked_at: float
     ) -> None:
+        """Carry out what `failures.decide` says follows this failed call."""
         self.stats.errors[str(exc.code or type(exc).__name__)] += 1
-        now = self._clock()
-        transient = is_transient(exc)
-        if transient:
+        if is_transient(exc):
             self._breaker.failed(str(exc), sent_at=asked_at)
             if self._breaker.tripped():
                 self._give_up()
         else:
             self._breaker.answered()
-        if transient and self._stopping and not task.ended:
-            # The run is stopping (breaker, signal, platform): a page without an answer
-            # stays pending for the resume; it says nothing about the search.
-            self._sched.requeue(task, spec)
-            return
-        if task.ended and not isinstance(exc, StopRun | Reauthenticate):
-            # The search's fate was decided while this call was out: nothing to retry.
-            self._sched.drop(task)
-            if task.in_flight == 0:
-                await self._finish(task)
-            return
-        if isinstance(exc, WindowClosed):  # an image's search closed once too often
-            self._sched.drop(task)
-            self._decide(task, "expired", exc)
-            if task.in_flight == 0:
-                await self._finish(task)
-            return
-        # an image's search is created again when its window closes: no window ends it
-        window_end = (
-            math.inf if task.window_s is not None else task.deadline + self._options.grace_s
+        now = self._clock()
+        deadline = task.deadline
+        failure = Failure(
+            exc,
+            attempt=attempt,
+            refused=task.refused.get(spec.offset, 0),
+            now=now,
+            deadline=deadline,
+            # an image's search is created again when its window closes: no window ends it
+            window_end=math.inf if task.window_s is not None else deadline + self._options.grace_s,
+            ended=task.ended,
+            stopping=self._stopping,
+            quota_streak=tuple(self._quota_streak),
         )
-        if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
-            exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
-        if isinstance(exc, StopRun):
-            self._sched.requeue(task, spec)
-            self.stop_error = self.stop_error or exc
-            self.stop(f"PatSnap stopped the run: {exc}")
-            return
-        if isinstance(exc, SlowDown):
-            pause = exc.retry_after
-            if isinstance(exc, QuotaAmbiguous):
-                # Space the few tries at the ambiguous quota code over the whole span, with
-                # the pool paused in between, instead of retrying at the slowed rate and
-                # paying for dozens of refused calls before deciding.
-                policy = self._options.retry
-                gap = policy.quota_min_span / max(1, policy.quota_attempts - 1)
-                pause = max(pause or 0.0, gap)
-            self._throttle.slow_down(pause)
-            self.stats.slowdowns = self._throttle.slowdowns
-            self._observer.event(
-                "slow_down",
-                code=exc.code,
-                retry_after=exc.retry_after,
-                rate=round(self._throttle.current_rate, 3),
-            )
-            if isinstance(exc, QuotaAmbiguous) and self._quota_persists(now):
-                self._sched.requeue(task, spec)
-                self.stop_error = self.stop_error or StopRun(exc.message, code=exc.code)
-                self.stop(f"PatSnap stopped the run: {exc} (persisted)")
-                return
+        action = decide(failure, self._options.retry, self._rng)
+        if not isinstance(action, Park | AlreadyDecided) and action.push_back is not None:
+            self._pushed_back(exc, action.push_back)
             task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
-            if now <= window_end:
-                self._sched.requeue(task, spec)
-                return
-        status = "expired" if now > task.deadline else "failed"
-        if isinstance(exc, Retryable):
-            unknown = isinstance(exc, UnknownCodeError)
-            # a push-back (67200001) is not the page's fault: it does not use up its tries
-            tries = attempt - task.refused.get(spec.offset, 0)
-            if self._options.retry.allows(tries, unknown_code=unknown):
-                if now >= window_end:
-                    status = "expired"  # tried for as long as the window was open
-                else:
-                    # The last try leaves as the window (plus grace) closes, not a backoff
-                    # before it: a transient failure is never final while the window is open.
-                    delay = self._options.retry.delay(tries, self._rng, exc.retry_after)
-                    retry_at = min(now + delay, window_end)
-                    self._sched.park(task, spec, retry_at)
-                    self._observer.event(
-                        "retry",
-                        search_id=task.search_id,
-                        offset=spec.offset,
-                        attempt=attempt,
-                        error=str(exc),
-                        delay=round(retry_at - now, 3),
-                    )
-                    return
-        self._sched.drop(task)
-        self._decide(task, status, exc)
-        if task.in_flight == 0:
-            await self._finish(task)
+        if isinstance(action, Requeue):
+            self._sched.requeue(task, spec)
+        elif isinstance(action, StopTheRun):
+            self._sched.requeue(task, spec)
+            self.stop_error = self.stop_error or action.error
+            self.stop(action.reason)
+        elif isinstance(action, Park):
+            self._sched.park(task, spec, action.retry_at)
+            self._observer.event(
+                "retry",
+                search_id=task.search_id,
+                offset=spec.offset,
+                attempt=attempt,
+                error=str(exc),
+                delay=round(action.delay, 3),
+            )
+        else:
+            self._sched.drop(task)
+            if isinstance(action, Final):
+                self._decide(task, action.status, action.error)
+            if task.in_flight == 0:
+                await self._finish(task)
+
+    def _pushed_back(self, exc: PatSnapError, push_back: PushBack) -> None:
+        """PatSnap said too fast: slow the whole pool down."""
+        self._throttle.slow_down(push_back.pause)
+        self.stats.slowdowns = self._throttle.slowdowns
+        self._observer.event(
+            "slow_down",
+            code=exc.code,
+            retry_after=exc.retry_after,
+            rate=round(self._throttle.current_rate, 3),
+        )
+        if push_back.quota_streak is not None:
+            self._quota_streak = list(push_back.quota_streak)
 
     def _give_up(self) -> None:
         """No call was answered for give_up_after seconds: stop, leave the rest pending."""
@@ -553,15 +526,6 @@ class Harvest:
             trips_at = self._breaker.trips_at()
             wait = 0.5 if trips_at is None else trips_at - self._clock()
             await anyio.sleep(min(0.5, max(0.01, wait)))
-
-    def _quota_persists(self, now: float) -> bool:
-        """67200002 is ambiguous: stop only after several in a row spanning a while."""
-        self._quota_streak.append(now)
-        policy = self._options.retry
-        return (
-            len(self._quota_streak) >= policy.quota_attempts
-            and now - self._quota_streak[0] >= policy.quota_min_span
-        )
 
     # --- ending searches ----------------------------------------------------------------
 
