@@ -332,6 +332,30 @@ async def test_no_more_pages_are_paid_for_than_the_commit_window_while_the_write
     assert worst <= 2
 
 
+async def test_stop_releases_workers_waiting_on_a_full_commit_window_at_once() -> None:
+    # the writer never commits: after one page the window is full and both workers wait
+    totals = {"a": 500}
+    api = FakeApi(totals)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    options = HarvestOptions(rate=10_000, concurrency=2, retry=FAST)
+    pool = Harvest(make_job(totals), api, send, {}, options, commit_window=1)
+    done = anyio.Event()
+
+    async def run() -> None:
+        await pool.run()
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await anyio.wait_all_tasks_blocked()
+        assert sum(api.calls.values()) == 1 and not done.is_set()
+        pool.stop("test")
+        for _ in range(20):  # a few turns of the loop, not a second of the clock
+            await anyio.lowlevel.checkpoint()
+        assert done.is_set()
+    receive.close()
+
+
 class SteppingClock:
     """Epoch seconds that move `step` forward each time a call is made (FakeApi calls tick)."""
 

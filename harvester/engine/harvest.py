@@ -43,6 +43,7 @@ from harvester.engine.images import ImageApi, Images
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.retry import RetryPolicy, is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
+from harvester.engine.window import CommitWindow, Wakeup
 from harvester.jobs import Job, Search
 from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
 from harvester.sink.checkpoint import SearchProgress
@@ -50,9 +51,6 @@ from harvester.sink.images import ImageProgress
 from harvester.sink.messages import Message, PageFetched, SearchEnded
 
 __all__ = ["Fetcher", "Harvest", "HarvestOptions"]
-
-#: The smallest commit window: the fixed pool's size before concurrency = "auto".
-MIN_COMMIT_WINDOW = 8
 
 
 class Fetcher(Protocol):
@@ -137,27 +135,22 @@ class Harvest:
         # paced=True: the fetcher awaits the throttle itself, right before it sends (the
         # API client does, so a token refresh cannot bunch calls); else the worker does.
         self._paced = paced
-        # commit_window: at most this many pages paid for and not yet committed (the
-        # writer reports commits through `committed`). A kill re-bills at most these, so
-        # resume's cost stays at about one pool's worth even when the writer is the
-        # bottleneck; "pool" follows the live in-flight limit (`commit_window_for`); None
-        # (no writer feedback, e.g. tests) means no bound.
-        self._window = commit_window
         self._pool = PoolSize(
             options.concurrency, options.max_concurrency, limited_after=options.limited_after_s
         )
+        # stop(), a commit, a landed page, a retired search: whatever a waiting worker waits for
+        self._wakeup = Wakeup()
+        # pages paid for and not yet committed (the writer reports commits via `committed`)
+        self._window = CommitWindow(commit_window, self._pool, self._wakeup)
         self._in_flight = 0  # calls handed to workers and not yet back
         self._workers = 0
         self._tg: TaskGroup | None = None
-        self._uncommitted = 0
-        self._committed_event = anyio.Event()
         self._searches: dict[str, Search] = {}
         self._filters: dict[str, dict[str, str]] = {}
         self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
         self._closed: set[str] = set()  # searches whose SearchEnded was sent
         self._active = 0
         self._stopping = False
-        self._wakeup = anyio.Event()
         self._quota_streak: list[float] = []
         self._breaker = Breaker(options.give_up_after, clock)
         self._to_end: list[SearchTask] = []
@@ -213,11 +206,7 @@ class Harvest:
             self.stats.stop_reason = reason
             self._observer.event("run_stopping", reason=reason)
             self._throttle.close()  # calls still waiting for their slot are not sent
-        self._wake()
-
-    def _wake(self) -> None:
         self._wakeup.set()
-        self._wakeup = anyio.Event()
 
     async def run(self) -> None:
         """Run the pool until every search is final or stopped; then close the writer's stream."""
@@ -228,19 +217,6 @@ class Harvest:
                 self._tg = tg
                 self._grow()
             self._tg = None
-
-    @staticmethod
-    def commit_window_for(limit: int) -> int:
-        """Pages that may be paid for and uncommitted with `limit` calls in flight: that
-        many (the auto limit has headroom for pages landed and waiting for the writer's
-        next commit), and never fewer than MIN_COMMIT_WINDOW, so a small pool at a low
-        latency is not held back by a commit that takes a moment."""
-        return max(limit, MIN_COMMIT_WINDOW)
-
-    def _commit_window(self) -> int | None:
-        if self._window == "pool":
-            return self.commit_window_for(self._pool.limit)
-        return self._window
 
     # --- the worker loop ----------------------------------------------------------------
 
@@ -262,7 +238,7 @@ class Harvest:
                     try:
                         await self._throttle.acquire()
                     except PacingStopped:
-                        self._uncommitted -= 1
+                        self._window.not_sent()
                         self._in_flight -= 1
                         self._sched.requeue(task, spec)
                         return
@@ -271,18 +247,14 @@ class Harvest:
             self._workers -= 1
 
     def committed(self, pages: int) -> None:
-        """The writer committed `pages` fetched pages: that many more may be fetched."""
-        self._uncommitted = max(0, self._uncommitted - pages)
-        self._committed_event.set()
-        self._committed_event = anyio.Event()
+        """The writer committed `pages` fetched pages: that many more may be fetched.
+        Call it in the event loop's thread (workers waiting for room wake on it alone)."""
+        self._window.committed(pages)
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
         while not self._stopping and self._active > 0:
-            window = self._commit_window()
-            if window is not None and self._uncommitted >= window:
-                event = self._committed_event
-                with anyio.move_on_after(1.0):  # re-check stop and state now and then
-                    await event.wait()
+            if self._window.full():
+                await self._wakeup.wait()  # a commit, stop(), the last search retired
                 continue
             now = self._clock()
             item = self._sched.next_page(now, self._admission_rate(), self._throttle.waiting)
@@ -290,7 +262,7 @@ class Harvest:
             for held in expired:
                 await self._expire_unstarted(held)
             if item is not None:
-                self._uncommitted += 1  # until its call fails or the writer commits its page
+                self._window.reserved()
                 self._in_flight += 1
                 self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
                 if self._throttle.waiting == 0 and self._pool.starved():
@@ -298,10 +270,8 @@ class Harvest:
                 return item
             if expired:
                 continue  # those may have been the last searches: check before waiting
-            wakeup = self._wakeup
             wake_at = self._sched.next_wake()
-            with anyio.move_on_after(None if wake_at is None else max(0.0, wake_at - now)):
-                await wakeup.wait()
+            await self._wakeup.wait(None if wake_at is None else max(0.0, wake_at - now))
         return None
 
     def _admission_rate(self) -> float | None:
@@ -343,17 +313,17 @@ class Harvest:
                     task.search_id, offset=spec.offset, limit=spec.limit, filters=filters
                 )
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
-            self._uncommitted -= 1
+            self._window.not_sent()
             self._in_flight -= 1
             self._unsent(task, spec, attempt)
         except PatSnapError as exc:
             self._answered()
-            self._uncommitted -= 1
+            self._window.failed()
             await self._failed(task, spec, attempt, exc, asked_at)
         else:
             self._answered()
             await self._landed(task, spec, attempt, page, used, extra)
-        self._wake()
+        self._wakeup.set()
 
     def _answered(self) -> None:
         """A call came back: learn its latency, resize the pool, say if it stays too small."""
@@ -584,7 +554,7 @@ class Harvest:
     def _retire(self, task: SearchTask) -> None:
         self._active -= 1
         if self._active == 0:
-            self._wake()
+            self._wakeup.set()
 
     def snapshot(self) -> HarvestStats:
         """The counters, with the fields that cost a pass over all searches filled in."""

@@ -21,6 +21,7 @@ from anyio.abc import ObjectReceiveStream
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
+from harvester.engine.window import commit_window_for
 from harvester.jobs import Job
 from harvester.sink import CommitStats, Sink
 from harvester.sink.messages import Message
@@ -50,7 +51,7 @@ def prepare(
     # wait (which would make the writer wait to fill).
     most = options.concurrency if options.concurrency is not None else options.max_concurrency
     send, receive = anyio.create_memory_object_stream[Message](
-        max_buffer_size=Harvest.commit_window_for(most) * 4
+        max_buffer_size=commit_window_for(most) * 4
     )
     harvest = Harvest(
         job,
