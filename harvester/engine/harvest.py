@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import anyio
@@ -43,6 +42,7 @@ from harvester.engine.images import ImageApi, Images
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.retry import RetryPolicy, is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
+from harvester.engine.stamps import Stamps, iso
 from harvester.engine.window import CommitWindow, Wakeup
 from harvester.jobs import Job, Search
 from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
@@ -78,12 +78,6 @@ class HarvestOptions:
     probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
     give_up_after: float = 60.0  #: stop the run (exit 6) when no call is answered this long
     recreate: int = 3  #: times an image's search may be created again after its window closed
-
-
-def iso(epoch: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with a Z, to the millisecond."""
-    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
 
 
 class Harvest:
@@ -130,6 +124,7 @@ class Harvest:
         self._options = options
         self._observer = observer or NullObserver()
         self._clock = clock
+        self._stamp = Stamps()
         self._rng = rng or random.Random()
         self._throttle = throttle or Throttle(options.rate, options.burst)
         # paced=True: the fetcher awaits the throttle itself, right before it sends (the
@@ -323,7 +318,8 @@ class Harvest:
         else:
             self._answered()
             await self._landed(task, spec, attempt, page, used, extra)
-        self._wakeup.set()
+        if not self._window.full():  # else no worker could take a page: the commit wakes them
+            self._wakeup.set()
 
     def _answered(self) -> None:
         """A call came back: learn its latency, resize the pool, say if it stays too small."""
@@ -378,7 +374,7 @@ class Harvest:
                 limit=spec.limit,
                 total=task.total if task.total is not None else page.total,
                 hits=page.hits,
-                harvested_at=iso(self._clock()),
+                harvested_at=self._stamp(self._clock()),
                 calls=attempt + extra,
                 retries=attempt - 1,
                 image=self._searches[task.search_id].image,

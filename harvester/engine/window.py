@@ -40,24 +40,30 @@ class Wakeup:
     """Wakes every task waiting on it; each `set` starts a new round (nothing is missed
     between a task's last look at the state and its wait, as the loop is single-threaded)."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_event", "_waiting")
 
     def __init__(self) -> None:
         self._event = anyio.Event()
+        self._waiting = 0
 
     def set(self) -> None:
         """Something changed: every waiter looks again."""
-        self._event.set()
-        self._event = anyio.Event()
+        if self._waiting:  # set once a page or more: free when nobody waits
+            self._event.set()
+            self._event = anyio.Event()
 
     async def wait(self, timeout: float | None = None) -> None:
         """Until the next `set`, or `timeout` seconds (None: no limit)."""
         event = self._event
-        if timeout is None:
-            await event.wait()  # no cancel scope: this wait is taken once a page or more
-            return
-        with anyio.move_on_after(timeout):
-            await event.wait()
+        self._waiting += 1
+        try:
+            if timeout is None:
+                await event.wait()  # no cancel scope to build: most waits have no timeout
+            else:
+                with anyio.move_on_after(timeout):
+                    await event.wait()
+        finally:
+            self._waiting -= 1
 
 
 class CommitWindow:
