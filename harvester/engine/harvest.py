@@ -54,7 +54,12 @@ __all__ = ["Fetcher", "Harvest", "HarvestOptions"]
 
 
 class Fetcher(Protocol):
-    """What the pool needs of the API client (PatSnapClient satisfies it)."""
+    """What the pool needs of the API client (PatSnapClient satisfies it).
+
+    A fetcher paces itself: it awaits the pool's throttle (`Throttle.acquire`, given to
+    the client as `pace`) right before it sends each call, and lets PacingStopped out
+    (the call was not sent). The pool never paces for it, so tests take the same path.
+    """
 
     async def fetch_page(
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
@@ -95,8 +100,7 @@ class Harvest:
         run_start: float | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        throttle: Throttle | None = None,
-        paced: bool = False,
+        throttle: Throttle,
         commit_window: int | Literal["pool"] | None = None,
         images: Mapping[str, ImageProgress] | None = None,
     ) -> None:
@@ -126,10 +130,10 @@ class Harvest:
         self._clock = clock
         self._stamp = Stamps()
         self._rng = rng or random.Random()
-        self._throttle = throttle or Throttle(options.rate, options.burst)
-        # paced=True: the fetcher awaits the throttle itself, right before it sends (the
-        # API client does, so a token refresh cannot bunch calls); else the worker does.
-        self._paced = paced
+        # the account's pace: the fetcher awaits `throttle.acquire()` right before each call
+        # it sends (after a token refresh, say, so nothing bunches calls); the pool reads
+        # the rate from it, slows it on push-back and closes it to stop
+        self._throttle = throttle
         self._pool = PoolSize(
             options.concurrency, options.max_concurrency, limited_after=options.limited_after_s
         )
@@ -229,14 +233,6 @@ class Harvest:
             while self._workers <= self._pool.limit and (item := await self._next()) is not None:
                 task, spec = item
                 clear_sent()  # the throttle stamps when this call leaves
-                if not self._paced:
-                    try:
-                        await self._throttle.acquire()
-                    except PacingStopped:
-                        self._window.not_sent()
-                        self._in_flight -= 1
-                        self._sched.requeue(task, spec)
-                        return
                 await self._fetch(task, spec)
         finally:
             self._workers -= 1
