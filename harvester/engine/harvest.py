@@ -17,8 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import anyio
 from anyio.abc import ObjectSendStream, TaskGroup
@@ -26,7 +25,8 @@ from anyio.abc import ObjectSendStream, TaskGroup
 from harvester.api.errors import PatSnapError, StopRun
 from harvester.api.models import Page
 from harvester.engine.breaker import Breaker, Unreachable
-from harvester.engine.concurrency import LIMITED_S, PoolSize
+from harvester.engine.concurrency import PoolSize
+from harvester.engine.ending import Endings
 from harvester.engine.events import HarvestStats, NullObserver, Observer
 from harvester.engine.failures import (
     AlreadyDecided,
@@ -39,50 +39,20 @@ from harvester.engine.failures import (
     decide,
 )
 from harvester.engine.images import ImageApi, Images
+from harvester.engine.options import Fetcher, HarvestOptions
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
-from harvester.engine.retry import RetryPolicy, is_transient
+from harvester.engine.remaining import remaining
+from harvester.engine.retry import is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
-from harvester.engine.stamps import Stamps, iso
+from harvester.engine.stamps import Stamps
 from harvester.engine.window import CommitWindow, Wakeup
-from harvester.jobs import Job, Search
-from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
+from harvester.jobs import Job
+from harvester.paging import PageSpec
 from harvester.sink.checkpoint import SearchProgress
 from harvester.sink.images import ImageProgress
-from harvester.sink.messages import Message, PageFetched, SearchEnded
+from harvester.sink.messages import Message, PageFetched
 
-__all__ = ["Fetcher", "Harvest", "HarvestOptions"]
-
-
-class Fetcher(Protocol):
-    """What the pool needs of the API client (PatSnapClient satisfies it).
-
-    A fetcher paces itself: it awaits the pool's throttle (`Throttle.acquire`, given to
-    the client as `pace`) right before it sends each call, and lets PacingStopped out
-    (the call was not sent). The pool never paces for it, so tests take the same path.
-    """
-
-    async def fetch_page(
-        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
-    ) -> Page:
-        """One page of one search."""
-        ...
-
-
-@dataclass(slots=True, frozen=True)
-class HarvestOptions:
-    """How the pool runs; from the job's [job] table and the command line."""
-
-    rate: float
-    burst: int = 1
-    concurrency: int | None = None  #: calls in flight; None = auto (rate x observed latency)
-    max_concurrency: int = 64  #: the most calls in flight in auto mode
-    limited_after_s: float = LIMITED_S  #: short of the rate this long: concurrency_limited
-    validity_s: float = 20 * 60
-    grace_s: float = 30.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
-    give_up_after: float = 60.0  #: stop the run (exit 6) when no call is answered this long
-    recreate: int = 3  #: times an image's search may be created again after its window closed
+__all__ = ["Fetcher", "Harvest", "HarvestOptions", "Message"]
 
 
 class Harvest:
@@ -144,57 +114,23 @@ class Harvest:
         self._in_flight = 0  # calls handed to workers and not yet back
         self._workers = 0
         self._tg: TaskGroup | None = None
-        self._searches: dict[str, Search] = {}
-        self._filters: dict[str, dict[str, str]] = {}
-        self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
-        self._closed: set[str] = set()  # searches whose SearchEnded was sent
-        self._active = 0
         self._stopping = False
         self._quota_streak: list[float] = []
         self._breaker = Breaker(options.give_up_after, clock)
-        self._to_end: list[SearchTask] = []
-        start = clock() if run_start is None else run_start
-        self._plan(job, progress, start)
-
-    # --- set-up -------------------------------------------------------------------------
-
-    def _plan(self, job: Job, progress: Mapping[str, SearchProgress], start: float) -> None:
-        tasks = []
-        for index, search in enumerate(job.searches):
-            state = progress.get(search.search_id)
-            if state is not None and state.status is not None:
-                self.stats.already_final += 1
-                continue
-            if search.is_image and self._options.probe_only:
-                continue  # creating a search starts its clock: a plan never does
-            created = search.created_at.timestamp() if search.created_at else start
-            task = SearchTask(
-                search_id=search.search_id,
-                index=index,
-                deadline=created + self._options.validity_s,
-                limit=search.limit,
-            )
-            if state is not None and state.total is not None:
-                task.total = state.total
-                task.done_offsets = set(state.done_offsets)
-                task.pending = [
-                    p
-                    for p in plan_pages(state.total, search.limit)
-                    if p.offset not in task.done_offsets
-                ]
-            else:
-                task.pending = [PageSpec(0, search.limit)]
-            if self._options.probe_only and task.started:
-                continue
-            self._searches[search.search_id] = search
-            self._filters[search.search_id] = search.filter_dict()
-            tasks.append(task)
+        left = remaining(job, progress, options, clock() if run_start is None else run_start)
+        self.stats.already_final = left.already_final
+        self._searches = left.searches
+        self._filters = {sid: search.filter_dict() for sid, search in left.searches.items()}
+        for task in left.tasks:
+            search = left.searches[task.search_id]
             if self._images is not None and search.is_image:
                 self._images.load(search, task, self._image_progress.get(search.search_id))
-            if task.idle:  # every page landed before a kill; only the end is missing
-                self._to_end.append(task)
-        self._active = len(tasks)
-        self._sched.load(tasks)
+        # every page landed before a kill: only the end is missing
+        self._to_end = [task for task in left.tasks if task.idle]
+        self._sched.load(left.tasks)
+        self._endings = Endings(
+            send, self._sched, self.stats, self._observer, self._wakeup, active=len(left.tasks)
+        )
 
     # --- control ------------------------------------------------------------------------
 
@@ -211,7 +147,7 @@ class Harvest:
         """Run the pool until every search is final or stopped; then close the writer's stream."""
         async with self._send:
             for task in self._to_end:
-                await self._finish(task)
+                await self._endings.finish(task)
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 self._grow()
@@ -243,7 +179,7 @@ class Harvest:
         self._window.committed(pages)
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
-        while not self._stopping and self._active > 0:
+        while not self._stopping and self._endings.active > 0:
             if self._window.full():
                 await self._wakeup.wait()  # a commit, stop(), the last search retired
                 continue
@@ -251,7 +187,7 @@ class Harvest:
             item = self._sched.next_page(now, self._admission_rate(), self._throttle.waiting)
             expired = self._sched.take_expired()
             for held in expired:
-                await self._expire_unstarted(held)
+                await self._endings.expire_unstarted(held)
             if item is not None:
                 self._window.reserved()
                 self._in_flight += 1
@@ -385,10 +321,10 @@ class Harvest:
         )
         if self._options.probe_only and not task.idle:
             self._sched.end(task)  # its size is known now; the rest is the run's job
-            self._retire(task)
+            self._endings.retire(task)
             return
         if task.idle:
-            await self._finish(task)
+            await self._endings.finish(task)
 
     async def _failed(
         self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, asked_at: float
@@ -438,9 +374,9 @@ class Harvest:
         else:
             self._sched.drop(task)
             if isinstance(action, Final):
-                self._decide(task, action.status, action.error)
+                self._endings.decide(task, action.status, action.error)
             if task.in_flight == 0:
-                await self._finish(task)
+                await self._endings.finish(task)
 
     def _pushed_back(self, exc: PatSnapError, push_back: PushBack) -> None:
         """PatSnap said too fast: slow the whole pool down."""
@@ -488,65 +424,6 @@ class Harvest:
             trips_at = self._breaker.trips_at()
             wait = 0.5 if trips_at is None else trips_at - self._clock()
             await anyio.sleep(min(0.5, max(0.01, wait)))
-
-    # --- ending searches ----------------------------------------------------------------
-
-    def _decide(self, task: SearchTask, status: str, exc: PatSnapError | None) -> None:
-        if task.search_id not in self._outcome:
-            self._outcome[task.search_id] = (status, exc)
-            self._sched.end(task)
-
-    async def _finish(self, task: SearchTask) -> None:
-        """Send the search's end once nothing of it is in flight."""
-        if task.search_id in self._closed:
-            return
-        self._closed.add(task.search_id)
-        if task.search_id not in self._outcome:
-            total = task.total or 0
-            status = (
-                "empty"
-                if total == 0
-                else ("truncated" if is_truncated(total, task.limit) else "complete")
-            )
-            self._decide(task, status, None)
-        status, exc = self._outcome[task.search_id]
-        # Calls that produced no page: the pages that never landed (their first call is
-        # not a retry, the others are).
-        unlanded = [n for offset, n in task.attempts.items() if offset not in task.done_offsets]
-        extra = sum(unlanded)
-        await self._send.send(
-            SearchEnded(
-                search_id=task.search_id,
-                status=status,
-                total=task.total,
-                reachable=reachable(task.total, task.limit) if task.total is not None else 0,
-                error_code=exc.code if exc else None,
-                error_msg=exc.message if exc else None,
-                deadline=iso(task.deadline) if math.isfinite(task.deadline) else "",
-                calls=extra,
-                retries=extra - len(unlanded),
-            )
-        )
-        self.stats.ended[status] += 1
-        event = {"expired": "search_expired", "failed": "search_failed"}.get(status, "search_done")
-        self._observer.event(
-            event,
-            search_id=task.search_id,
-            status=status,
-            total=task.total,
-            error_code=exc.code if exc else None,
-        )
-        self._retire(task)
-
-    async def _expire_unstarted(self, task: SearchTask) -> None:
-        """A search that waited for room until its window closed: expired, no call paid."""
-        self._decide(task, "expired", None)
-        await self._finish(task)
-
-    def _retire(self, task: SearchTask) -> None:
-        self._active -= 1
-        if self._active == 0:
-            self._wakeup.set()
 
     def snapshot(self) -> HarvestStats:
         """The counters, with the fields that cost a pass over all searches filled in."""
