@@ -1,14 +1,25 @@
 """The worker pool: fetch the pages the scheduler hands out, under the throttle and error table.
 
-    harvest = Harvest(job, client, send, progress, options, observer)
+    throttle = Throttle(options.rate, options.burst)     # the client awaits it before each call
+    harvest = Harvest(job, client, send, progress, options, observer, throttle=throttle)
     await harvest.run()          # returns when every search is final, or after stop()
     harvest.stop_error           # the StopRun that ended it early, if any
     harvest.unreachable          # or the breaker's verdict: the API could not be reached
 
 Workers never touch files: each fetched page goes to the writer through `send` (a bounded
 memory stream, so a slow disk slows the pool instead of filling memory), and a search's
-`SearchEnded` follows its last page on the same stream. A page is marked landed only
-after the writer has it, so a page is never both lost and counted.
+`SearchEnded` follows its last page on the same stream. This module is the loop (hand out
+a page, make the call, hand its end on); the rest of the pool lives beside it:
+
+    options.py     what a run is given: HarvestOptions, the Fetcher it calls
+    remaining.py   what is left of a job after a checkpoint
+    schedule.py    which page next (deadlines, admission by the windows' room)
+    window.py      the commit window (paid, uncommitted pages) and the one wake-up
+    outcomes.py    what an answer does to its page, its search and the run
+    failures.py    what a failed call leads to: a pure decision
+    ending.py      a search's verdict, and its SearchEnded sent once
+    control.py     stop(), StopRun and the dead-API breaker's verdict
+    concurrency.py how many calls in flight; rate.py the throttle; stamps.py harvested_at
 """
 
 from __future__ import annotations
@@ -23,34 +34,23 @@ import anyio
 from anyio.abc import ObjectSendStream, TaskGroup
 
 from harvester.api.errors import PatSnapError, StopRun
-from harvester.api.models import Page
 from harvester.engine.breaker import Breaker, Unreachable
 from harvester.engine.concurrency import PoolSize
+from harvester.engine.control import RunControl
 from harvester.engine.ending import Endings
 from harvester.engine.events import HarvestStats, NullObserver, Observer
-from harvester.engine.failures import (
-    AlreadyDecided,
-    Failure,
-    Final,
-    Park,
-    PushBack,
-    Requeue,
-    StopTheRun,
-    decide,
-)
 from harvester.engine.images import ImageApi, Images
 from harvester.engine.options import Fetcher, HarvestOptions
+from harvester.engine.outcomes import Outcomes
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
 from harvester.engine.remaining import remaining
-from harvester.engine.retry import is_transient
 from harvester.engine.schedule import Scheduler, SearchTask
-from harvester.engine.stamps import Stamps
 from harvester.engine.window import CommitWindow, Wakeup
 from harvester.jobs import Job
 from harvester.paging import PageSpec
 from harvester.sink.checkpoint import SearchProgress
 from harvester.sink.images import ImageProgress
-from harvester.sink.messages import Message, PageFetched
+from harvester.sink.messages import Message
 
 __all__ = ["Fetcher", "Harvest", "HarvestOptions", "Message"]
 
@@ -91,15 +91,11 @@ class Harvest:
                 observer=observer,
             )
         self._image_progress = images or {}
-        self.stop_error: StopRun | None = None
-        self.unreachable: Unreachable | None = None  #: set when the breaker stopped the run
         self._fetcher = fetcher
         self._send = send
         self._options = options
         self._observer = observer or NullObserver()
         self._clock = clock
-        self._stamp = Stamps()
-        self._rng = rng or random.Random()
         # the account's pace: the fetcher awaits `throttle.acquire()` right before each call
         # it sends (after a token refresh, say, so nothing bunches calls); the pool reads
         # the rate from it, slows it on push-back and closes it to stop
@@ -114,12 +110,16 @@ class Harvest:
         self._in_flight = 0  # calls handed to workers and not yet back
         self._workers = 0
         self._tg: TaskGroup | None = None
-        self._stopping = False
-        self._quota_streak: list[float] = []
-        self._breaker = Breaker(options.give_up_after, clock)
+        self._control = RunControl(
+            throttle,
+            Breaker(options.give_up_after, clock),
+            self.stats,
+            self._observer,
+            self._wakeup,
+            clock,
+        )
         left = remaining(job, progress, options, clock() if run_start is None else run_start)
         self.stats.already_final = left.already_final
-        self._searches = left.searches
         self._filters = {sid: search.filter_dict() for sid, search in left.searches.items()}
         for task in left.tasks:
             search = left.searches[task.search_id]
@@ -131,17 +131,40 @@ class Harvest:
         self._endings = Endings(
             send, self._sched, self.stats, self._observer, self._wakeup, active=len(left.tasks)
         )
+        self._outcomes = Outcomes(
+            send,
+            self._sched,
+            self._endings,
+            self._control,
+            throttle,
+            stats=self.stats,
+            observer=self._observer,
+            options=options,
+            searches=left.searches,
+            admission_rate=self._admission_rate,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
 
     # --- control ------------------------------------------------------------------------
 
+    @property
+    def stop_error(self) -> StopRun | None:
+        """The StopRun that ended the run early, if any."""
+        return self._control.stop_error
+
+    @property
+    def unreachable(self) -> Unreachable | None:
+        """The breaker's verdict, if it stopped the run: the API could not be reached."""
+        return self._control.unreachable
+
     def stop(self, reason: str) -> None:
         """Stop dispatching; pages in flight still land. Safe to call more than once."""
-        if not self._stopping:
-            self._stopping = True
-            self.stats.stop_reason = reason
-            self._observer.event("run_stopping", reason=reason)
-            self._throttle.close()  # calls still waiting for their slot are not sent
-        self._wakeup.set()
+        self._control.stop(reason)
+
+    async def watch(self) -> None:
+        """Trip the dead-API breaker on time; runs beside `run` until cancelled."""
+        await self._control.watch()
 
     async def run(self) -> None:
         """Run the pool until every search is final or stopped; then close the writer's stream."""
@@ -179,7 +202,7 @@ class Harvest:
         self._window.committed(pages)
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
-        while not self._stopping and self._endings.active > 0:
+        while not self._control.stopping and self._endings.active > 0:
             if self._window.full():
                 await self._wakeup.wait()  # a commit, stop(), the last search retired
                 continue
@@ -242,14 +265,14 @@ class Harvest:
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
             self._window.not_sent()
             self._in_flight -= 1
-            self._unsent(task, spec, attempt)
+            self._outcomes.unsent(task, spec, attempt)
         except PatSnapError as exc:
             self._answered()
             self._window.failed()
-            await self._failed(task, spec, attempt, exc, asked_at)
+            await self._outcomes.failed(task, spec, attempt, exc, asked_at)
         else:
             self._answered()
-            await self._landed(task, spec, attempt, page, used, extra)
+            await self._outcomes.landed(task, spec, attempt, page, used, extra)
         if not self._window.full():  # else no worker could take a page: the commit wakes them
             self._wakeup.set()
 
@@ -277,153 +300,6 @@ class Harvest:
                 rate=round(self._throttle.rate, 2),
                 latency_p90=_rounded(self._pool.latency.quantile(0.9)),
             )
-
-    def _unsent(self, task: SearchTask, spec: PageSpec, attempt: int) -> None:
-        self.stats.calls -= 1
-        if attempt > 1:
-            self.stats.retries -= 1
-            task.attempts[spec.offset] = attempt - 1
-        else:
-            del task.attempts[spec.offset]
-        self._sched.requeue(task, spec)
-
-    async def _landed(
-        self,
-        task: SearchTask,
-        spec: PageSpec,
-        attempt: int,
-        page: Page,
-        used: str | None = None,
-        extra: int = 0,
-    ) -> None:
-        self._breaker.answered()
-        self._throttle.recovered()
-        self._quota_streak.clear()
-        await self._send.send(
-            PageFetched(
-                search_id=task.search_id,
-                offset=spec.offset,
-                limit=spec.limit,
-                total=task.total if task.total is not None else page.total,
-                hits=page.hits,
-                harvested_at=self._stamp(self._clock()),
-                calls=attempt + extra,
-                retries=attempt - 1,
-                image=self._searches[task.search_id].image,
-                created_id=used,
-            )
-        )
-        self._sched.landed(task, spec, page.total, now=self._clock(), rate=self._admission_rate())
-        self.stats.pages += 1
-        self.stats.hits += len(page.hits)
-        self._observer.event(
-            "page_done", search_id=task.search_id, offset=spec.offset, hits=len(page.hits)
-        )
-        if self._options.probe_only and not task.idle:
-            self._sched.end(task)  # its size is known now; the rest is the run's job
-            self._endings.retire(task)
-            return
-        if task.idle:
-            await self._endings.finish(task)
-
-    async def _failed(
-        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, asked_at: float
-    ) -> None:
-        """Carry out what `failures.decide` says follows this failed call."""
-        self.stats.errors[str(exc.code or type(exc).__name__)] += 1
-        if is_transient(exc):
-            self._breaker.failed(str(exc), sent_at=asked_at)
-            if self._breaker.tripped():
-                self._give_up()
-        else:
-            self._breaker.answered()
-        now = self._clock()
-        deadline = task.deadline
-        failure = Failure(
-            exc,
-            attempt=attempt,
-            refused=task.refused.get(spec.offset, 0),
-            now=now,
-            deadline=deadline,
-            # an image's search is created again when its window closes: no window ends it
-            window_end=math.inf if task.window_s is not None else deadline + self._options.grace_s,
-            ended=task.ended,
-            stopping=self._stopping,
-            quota_streak=tuple(self._quota_streak),
-        )
-        action = decide(failure, self._options.retry, self._rng)
-        if not isinstance(action, Park | AlreadyDecided) and action.push_back is not None:
-            self._pushed_back(exc, action.push_back)
-            task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
-        if isinstance(action, Requeue):
-            self._sched.requeue(task, spec)
-        elif isinstance(action, StopTheRun):
-            self._sched.requeue(task, spec)
-            self.stop_error = self.stop_error or action.error
-            self.stop(action.reason)
-        elif isinstance(action, Park):
-            self._sched.park(task, spec, action.retry_at)
-            self._observer.event(
-                "retry",
-                search_id=task.search_id,
-                offset=spec.offset,
-                attempt=attempt,
-                error=str(exc),
-                delay=round(action.delay, 3),
-            )
-        else:
-            self._sched.drop(task)
-            if isinstance(action, Final):
-                self._endings.decide(task, action.status, action.error)
-            if task.in_flight == 0:
-                await self._endings.finish(task)
-
-    def _pushed_back(self, exc: PatSnapError, push_back: PushBack) -> None:
-        """PatSnap said too fast: slow the whole pool down."""
-        self._throttle.slow_down(push_back.pause)
-        self.stats.slowdowns = self._throttle.slowdowns
-        self._observer.event(
-            "slow_down",
-            code=exc.code,
-            retry_after=exc.retry_after,
-            rate=round(self._throttle.current_rate, 3),
-        )
-        if push_back.quota_streak is not None:
-            self._quota_streak = list(push_back.quota_streak)
-
-    def _give_up(self) -> None:
-        """No call was answered for give_up_after seconds: stop, leave the rest pending."""
-        if self.unreachable is not None:
-            return
-        breaker = self._breaker
-        self.unreachable = Unreachable(
-            silent_s=breaker.silent_for(),
-            last_error=breaker.last_error or "no answer",
-            failures=breaker.failures,
-        )
-        self._observer.event(
-            "api_unreachable",
-            silent_s=round(self.unreachable.silent_s, 1),
-            failures=breaker.failures,
-            last_error=self.unreachable.last_error,
-        )
-        self.stop(
-            f"no call was answered for {self.unreachable.silent_s:.0f} s "
-            f"(last error: {self.unreachable.last_error})"
-        )
-
-    async def watch(self) -> None:
-        """Trip the breaker on time, also while every page waits out its backoff.
-
-        Runs beside `run` until cancelled; failures trip it at once as well (`_failed`).
-        """
-        while not self._stopping:
-            if self._breaker.tripped():
-                self._give_up()
-                return
-            trips_at = self._breaker.trips_at()
-            wait = 0.5 if trips_at is None else trips_at - self._clock()
-            await anyio.sleep(min(0.5, max(0.01, wait)))
 
     def snapshot(self) -> HarvestStats:
         """The counters, with the fields that cost a pass over all searches filled in."""
