@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar
 
 from harvester.api.errors import (
     PatSnapError,
@@ -82,6 +83,7 @@ class Park:
 
     retry_at: float
     delay: float  #: retry_at - now, for the event
+    push_back: ClassVar[None] = None  #: a push-back is requeued, never parked
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,6 +107,8 @@ class Final:
 @dataclass(slots=True, frozen=True)
 class AlreadyDecided:
     """The search ended while the call was out: the page is simply dropped."""
+
+    push_back: ClassVar[None] = None
 
 
 FailureAction = Requeue | Park | StopTheRun | Final | AlreadyDecided

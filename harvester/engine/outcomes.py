@@ -19,19 +19,10 @@ from anyio.abc import ObjectSendStream
 
 from harvester.api.errors import PatSnapError
 from harvester.api.models import Page
+from harvester.engine import failures
 from harvester.engine.control import RunControl
 from harvester.engine.ending import Endings
 from harvester.engine.events import HarvestStats, Observer
-from harvester.engine.failures import (
-    AlreadyDecided,
-    Failure,
-    Final,
-    Park,
-    PushBack,
-    Requeue,
-    StopTheRun,
-    decide,
-)
 from harvester.engine.options import HarvestOptions
 from harvester.engine.rate import Throttle
 from harvester.engine.retry import is_transient
@@ -159,7 +150,7 @@ class Outcomes:
             breaker.answered()
         now = self._clock()
         deadline = task.deadline
-        failure = Failure(
+        failure = failures.Failure(
             exc,
             attempt=attempt,
             refused=task.refused.get(spec.offset, 0),
@@ -171,16 +162,16 @@ class Outcomes:
             stopping=self._control.stopping,
             quota_streak=self._quota_streak,
         )
-        action = decide(failure, self._options.retry, self._rng)
-        if not isinstance(action, Park | AlreadyDecided) and action.push_back is not None:
+        action = failures.decide(failure, self._options.retry, self._rng)
+        if action.push_back is not None:
             self._pushed_back(exc, action.push_back)
             task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
-        if isinstance(action, Requeue):
+        if isinstance(action, failures.Requeue):
             self._sched.requeue(task, spec)
-        elif isinstance(action, StopTheRun):
+        elif isinstance(action, failures.StopTheRun):
             self._sched.requeue(task, spec)
             self._control.stop_for(action.error, action.reason)
-        elif isinstance(action, Park):
+        elif isinstance(action, failures.Park):
             self._sched.park(task, spec, action.retry_at)
             self._observer.event(
                 "retry",
@@ -192,12 +183,12 @@ class Outcomes:
             )
         else:
             self._sched.drop(task)
-            if isinstance(action, Final):
+            if isinstance(action, failures.Final):
                 self._endings.decide(task, action.status, action.error)
             if task.in_flight == 0:
                 await self._endings.finish(task)
 
-    def _pushed_back(self, exc: PatSnapError, push_back: PushBack) -> None:
+    def _pushed_back(self, exc: PatSnapError, push_back: failures.PushBack) -> None:
         """PatSnap said too fast: slow the whole pool down."""
         self._throttle.slow_down(push_back.pause)
         self._stats.slowdowns = self._throttle.slowdowns
