@@ -1,9 +1,9 @@
 """Ending searches: each search's fate decided once, its end sent once nothing is in flight.
 
     endings = Endings(send, scheduler, stats, observer, wakeup, active=len(tasks))
-    endings.decide(task, "failed", error)   # the first verdict stands; its pages are dropped
-    await endings.finish(task)              # SearchEnded after its last page, on the same stream
-    endings.active                          # searches not ended yet: 0 ends the run
+    endings.decide(task, SearchStatus.FAILED, error)  # the first verdict stands
+    await endings.finish(task)     # SearchEnded after its last page, on the same stream
+    endings.active                 # searches not ended yet: 0 ends the run
 
 A search with no verdict when it finishes ends by its size: empty, complete, or truncated
 (more results than the API lets a search page through). Its SearchEnded counts the calls
@@ -23,10 +23,11 @@ from harvester.engine.stamps import iso
 from harvester.engine.window import Wakeup
 from harvester.paging import is_truncated, reachable
 from harvester.sink.messages import Message, SearchEnded
+from harvester.sink.vocabulary import SearchStatus
 
 __all__ = ["Endings"]
 
-_EVENTS = {"expired": "search_expired", "failed": "search_failed"}  #: else search_done
+_EVENTS = {SearchStatus.EXPIRED: "search_expired", SearchStatus.FAILED: "search_failed"}
 
 
 class Endings:
@@ -60,11 +61,11 @@ class Endings:
         self._stats = stats
         self._observer = observer
         self._wakeup = wakeup
-        self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
+        self._outcome: dict[str, tuple[SearchStatus, PatSnapError | None]] = {}
         self._closed: set[str] = set()  # searches whose SearchEnded was sent
         self.active = active
 
-    def decide(self, task: SearchTask, status: str, exc: PatSnapError | None) -> None:
+    def decide(self, task: SearchTask, status: SearchStatus, exc: PatSnapError | None) -> None:
         """The search ends with `status` (the first verdict stands): nothing more is sent."""
         if task.search_id not in self._outcome:
             self._outcome[task.search_id] = (status, exc)
@@ -78,9 +79,13 @@ class Endings:
         if task.search_id not in self._outcome:
             total = task.total or 0
             status = (
-                "empty"
+                SearchStatus.EMPTY
                 if total == 0
-                else ("truncated" if is_truncated(total, task.limit) else "complete")
+                else (
+                    SearchStatus.TRUNCATED
+                    if is_truncated(total, task.limit)
+                    else SearchStatus.COMPLETE
+                )
             )
             self.decide(task, status, None)
         status, exc = self._outcome[task.search_id]
@@ -103,7 +108,7 @@ class Endings:
         )
         self._stats.ended[status] += 1
         self._observer.event(
-            _EVENTS.get(status, "search_done"),
+            _EVENTS.get(status, "search_done"),  # complete, empty, truncated
             search_id=task.search_id,
             status=status,
             total=task.total,
@@ -113,7 +118,7 @@ class Endings:
 
     async def expire_unstarted(self, task: SearchTask) -> None:
         """A search that waited for room until its window closed: expired, no call paid."""
-        self.decide(task, "expired", None)
+        self.decide(task, SearchStatus.EXPIRED, None)
         await self.finish(task)
 
     def retire(self, task: SearchTask) -> None:

@@ -32,6 +32,7 @@ from harvester.api.errors import (
 )
 from harvester.engine.images import WindowClosed
 from harvester.engine.retry import RetryPolicy, is_transient
+from harvester.sink.vocabulary import SearchStatus
 
 __all__ = [
     "AlreadyDecided",
@@ -97,9 +98,9 @@ class StopTheRun:
 
 @dataclass(slots=True, frozen=True)
 class Final:
-    """The search ends with `status` ("failed" or "expired") and this error."""
+    """The search ends with `status` (failed or expired) and this error."""
 
-    status: str
+    status: SearchStatus
     error: PatSnapError
     push_back: PushBack | None = None
 
@@ -124,7 +125,7 @@ def decide(failure: Failure, policy: RetryPolicy, rng: random.Random) -> Failure
     if failure.ended and not isinstance(exc, StopRun | Reauthenticate):
         return AlreadyDecided()
     if isinstance(exc, WindowClosed):  # an image's search closed once too often
-        return Final("expired", exc)
+        return Final(SearchStatus.EXPIRED, exc)
     if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
         stop = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
         return StopTheRun(stop, f"PatSnap stopped the run: {stop}")
@@ -149,14 +150,14 @@ def decide(failure: Failure, policy: RetryPolicy, rng: random.Random) -> Failure
         refused += 1
         if now <= failure.window_end:
             return Requeue(push_back)
-    status = "expired" if now > failure.deadline else "failed"
+    status = SearchStatus.EXPIRED if now > failure.deadline else SearchStatus.FAILED
     if isinstance(exc, Retryable):
         unknown = isinstance(exc, UnknownCodeError)
         # a push-back (67200001) is not the page's fault: it does not use up its tries
         tries = failure.attempt - refused
         if policy.allows(tries, unknown_code=unknown):
             if now >= failure.window_end:
-                status = "expired"  # tried for as long as the window was open
+                status = SearchStatus.EXPIRED  # tried for as long as the window was open
             else:
                 # The last try leaves as the window (plus grace) closes, not a backoff
                 # before it: a transient failure is never final while the window is open.
