@@ -107,5 +107,7 @@ class CommitWindow:
 
     def committed(self, pages: int) -> None:
         """The writer committed `pages` fetched pages: that many more may be fetched."""
+        was_full = self.full()  # else no worker waits for room: nobody to wake
         self.uncommitted = max(0, self.uncommitted - pages)
-        self._wakeup.set()
+        if was_full:
+            self._wakeup.set()
