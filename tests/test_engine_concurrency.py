@@ -102,7 +102,22 @@ def test_capacity_is_what_the_pool_carries_at_the_median_latency() -> None:
     assert pool.capacity() is None
     for _ in range(9):
         pool.observe(0.5)
+    assert pool.capacity() is None  # as of the last resize: none yet
+    pool.resize(40)
     assert pool.capacity() == 16.0
+
+
+def test_capacity_follows_the_median_as_of_each_resize() -> None:
+    pool = PoolSize(pinned=8, ceiling=64)
+    for seconds in [0.5] * 16 + [2.0] * 17:  # 33 answers: after the 16th, every 8th re-sorts
+        pool.observe(seconds)
+        pool.resize(40)
+    assert pool.latency.quantile(0.5) == 2.0  # the exact median moved with the 33rd ...
+    assert pool.capacity() == 8 / 0.5  # ... capacity() did not re-sort for it
+    for _ in range(7):
+        pool.observe(2.0)
+        pool.resize(40)  # the 40th answer recomputes
+    assert pool.capacity() == 8 / 2.0
 
 
 def test_latency_window_keeps_only_recent_calls() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from harvester.api.errors import (
 )
 from harvester.api.models import Hit, Page
 from harvester.engine.harvest import Harvest, HarvestOptions, Message
+from harvester.engine.rate import Throttle
 from harvester.engine.retry import RetryPolicy
 from harvester.jobs import Job, JobSettings, Search
 from harvester.paging import min_calls
@@ -42,7 +43,8 @@ def make_job(totals: Mapping[str, int], *, created_at: datetime | None = None) -
 
 
 class FakeApi:
-    """Answers pages from `totals`; `script[(sid, offset)]` lists errors to raise first."""
+    """Answers pages from `totals`; `script[(sid, offset)]` lists errors to raise first.
+    Paces each call with the pool's throttle, as the client does (`paced`)."""
 
     def __init__(
         self,
@@ -54,10 +56,19 @@ class FakeApi:
         self.calls: Counter[tuple[str, int]] = Counter()
         self.order: list[tuple[str, int]] = []
         self.gate: anyio.Event | None = None
+        self.pace: Callable[[], Awaitable[None]] | None = None
 
     async def fetch_page(
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
     ) -> Page:
+        if self.pace is not None:
+            await self.pace()  # PacingStopped: the call is not sent
+        return await self.answer(search_id, offset=offset, limit=limit, filters=filters)
+
+    async def answer(
+        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
+    ) -> Page:
+        """The call, once it has left (subclasses add latency, a clock, a closed window)."""
         self.calls[(search_id, offset)] += 1
         self.order.append((search_id, offset))
         if self.gate is not None:
@@ -72,6 +83,13 @@ class FakeApi:
         return Page(hits, total)
 
 
+def paced(api: FakeApi, options: HarvestOptions) -> Throttle:
+    """The throttle a pool over `api` reads, slows and closes, and `api` awaits."""
+    throttle = Throttle(options.rate, options.burst)
+    api.pace = throttle.acquire
+    return throttle
+
+
 async def harvest(
     api: FakeApi,
     job: Job,
@@ -83,7 +101,10 @@ async def harvest(
     options = options or HarvestOptions(rate=10_000, concurrency=4, retry=FAST)
     send, receive = anyio.create_memory_object_stream[Message](100)
     kwargs = {"clock": clock} if clock else {}
-    pool = Harvest(job, api, send, progress or {}, options, rng=random.Random(1), **kwargs)  # type: ignore[arg-type]
+    throttle = paced(api, options)
+    pool = Harvest(
+        job, api, send, progress or {}, options, rng=random.Random(1), throttle=throttle, **kwargs
+    )  # type: ignore[arg-type]
     got: list[Message] = []
 
     async def collect() -> None:
@@ -254,9 +275,8 @@ async def test_stop_before_start_fetches_nothing(concurrency: int) -> None:
     totals = {"a": 300}
     api = FakeApi(totals)
     send, receive = anyio.create_memory_object_stream[Message](10)
-    pool = Harvest(
-        make_job(totals), api, send, {}, HarvestOptions(rate=100, concurrency=concurrency)
-    )
+    options = HarvestOptions(rate=100, concurrency=concurrency)
+    pool = Harvest(make_job(totals), api, send, {}, options, throttle=paced(api, options))
     pool.stop("test")
     await pool.run()
     receive.close()
@@ -311,7 +331,9 @@ async def test_no_more_pages_are_paid_for_than_the_commit_window_while_the_write
     api = FakeApi(totals)
     send, receive = anyio.create_memory_object_stream[Message](100)
     options = HarvestOptions(rate=10_000, concurrency=6, retry=FAST)
-    pool = Harvest(make_job(totals), api, send, {}, options, commit_window=2)
+    pool = Harvest(
+        make_job(totals), api, send, {}, options, throttle=paced(api, options), commit_window=2
+    )
     committed = 0
     worst = 0
 
@@ -330,6 +352,32 @@ async def test_no_more_pages_are_paid_for_than_the_commit_window_while_the_write
         await pool.run()
     assert committed == 15
     assert worst <= 2
+
+
+async def test_stop_releases_workers_waiting_on_a_full_commit_window_at_once() -> None:
+    # the writer never commits: after one page the window is full and both workers wait
+    totals = {"a": 500}
+    api = FakeApi(totals)
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    options = HarvestOptions(rate=10_000, concurrency=2, retry=FAST)
+    pool = Harvest(
+        make_job(totals), api, send, {}, options, throttle=paced(api, options), commit_window=1
+    )
+    done = anyio.Event()
+
+    async def run() -> None:
+        await pool.run()
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        await anyio.wait_all_tasks_blocked()
+        assert sum(api.calls.values()) == 1 and not done.is_set()
+        pool.stop("test")
+        for _ in range(20):  # a few turns of the loop, not a second of the clock
+            await anyio.lowlevel.checkpoint()
+        assert done.is_set()
+    receive.close()
 
 
 class SteppingClock:
@@ -352,11 +400,11 @@ class TickingApi(FakeApi):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.clock = clock
 
-    async def fetch_page(
+    async def answer(
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
     ) -> Page:
         self.clock.tick()
-        return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+        return await super().answer(search_id, offset=offset, limit=limit, filters=filters)
 
 
 async def test_a_transient_failure_is_retried_past_any_count_while_the_window_is_open() -> None:
@@ -436,7 +484,16 @@ async def test_the_breaker_trips_on_time_while_every_page_waits_out_its_backoff(
     slow = RetryPolicy(initial=1000.0, cap=1000.0)  # long backoffs: no failure comes to trip it
     options = HarvestOptions(rate=10_000, concurrency=2, retry=slow, give_up_after=60.0)
     send, receive = anyio.create_memory_object_stream[Message](100)
-    pool = Harvest(make_job(totals), api, send, {}, options, clock=clock, rng=random.Random(1))
+    pool = Harvest(
+        make_job(totals),
+        api,
+        send,
+        {},
+        options,
+        clock=clock,
+        rng=random.Random(1),
+        throttle=paced(api, options),
+    )
     got: list[Message] = []
 
     async def collect() -> None:
@@ -476,7 +533,10 @@ async def test_a_503_with_retry_after_is_tried_again_no_sooner() -> None:
     send, receive = anyio.create_memory_object_stream[Message](10)
     events = Events()
     options = HarvestOptions(rate=10_000, concurrency=1, retry=NO_WAIT)
-    pool = Harvest(make_job(totals), api, send, {}, options, events, rng=random.Random(1))
+    throttle = paced(api, options)
+    pool = Harvest(
+        make_job(totals), api, send, {}, options, events, rng=random.Random(1), throttle=throttle
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(pool.run)
         async with receive:
@@ -499,11 +559,11 @@ async def test_searches_held_for_room_until_their_window_closes_end_expired_with
         return base.timestamp() + elapsed[0]
 
     class TimedApi(FakeApi):
-        async def fetch_page(
+        async def answer(
             self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
         ) -> Page:
             elapsed[0] += 1 / 9700
-            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+            return await super().answer(search_id, offset=offset, limit=limit, filters=filters)
 
     api = TimedApi(totals)
     # (auto, with a ceiling far above what the fake calls' real latency needs: the room
@@ -534,14 +594,14 @@ async def test_a_window_that_closes_mid_search_ends_it_expired() -> None:
         return base.timestamp() + elapsed[0]
 
     class SlowingApi(FakeApi):
-        async def fetch_page(
+        async def answer(
             self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
         ) -> Page:
             elapsed[0] += 0.01 if offset < 300 else 0.1
             if clock() > deadline:
                 self.calls[(search_id, offset)] += 1
                 raise SearchFailed("Invalid parameter search_id", code=68300004)
-            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+            return await super().answer(search_id, offset=offset, limit=limit, filters=filters)
 
     api = SlowingApi({"closing": 1100})
     options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST, validity_s=0.3, grace_s=0)
@@ -555,11 +615,11 @@ async def test_a_window_that_closes_mid_search_ends_it_expired() -> None:
 
 async def test_a_pinned_pool_too_small_for_the_latency_says_so_once() -> None:
     class LateApi(FakeApi):
-        async def fetch_page(
+        async def answer(
             self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
         ) -> Page:
             await anyio.sleep(0.01)  # 1 in flight at 10 ms: 100/s of the 9,700/s paid for
-            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+            return await super().answer(search_id, offset=offset, limit=limit, filters=filters)
 
     class Events:
         def __init__(self) -> None:
@@ -572,7 +632,8 @@ async def test_a_pinned_pool_too_small_for_the_latency_says_so_once() -> None:
     options = HarvestOptions(rate=10_000, concurrency=1, retry=FAST, limited_after_s=0.1)
     send, receive = anyio.create_memory_object_stream[Message](100)
     events = Events()
-    pool = Harvest(make_job(totals), LateApi(totals), send, {}, options, events)
+    api = LateApi(totals)
+    pool = Harvest(make_job(totals), api, send, {}, options, events, throttle=paced(api, options))
 
     async def drain() -> None:
         async with receive:
@@ -593,11 +654,11 @@ async def test_a_pinned_pool_too_small_for_the_latency_says_so_once() -> None:
 
 async def test_auto_grows_the_pool_to_the_latency_and_never_past_the_ceiling() -> None:
     class LateApi(FakeApi):
-        async def fetch_page(
+        async def answer(
             self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
         ) -> Page:
             await anyio.sleep(0.02)
-            return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+            return await super().answer(search_id, offset=offset, limit=limit, filters=filters)
 
     totals = {f"s{i}": 1100 for i in range(8)}
     api = LateApi(totals)

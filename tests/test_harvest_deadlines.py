@@ -71,7 +71,7 @@ class ClosingWindow(FakeApi):
         self.deadline = created + window_s
         self.refused = 0
 
-    async def fetch_page(
+    async def answer(
         self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
     ) -> Page:
         self.now += 0.25
@@ -79,7 +79,7 @@ class ClosingWindow(FakeApi):
             self.refused += 1
             self.calls[(search_id, offset)] += 1
             raise SearchFailed("Invalid parameter!", code=68300004)
-        return await super().fetch_page(search_id, offset=offset, limit=limit, filters=filters)
+        return await super().answer(search_id, offset=offset, limit=limit, filters=filters)
 
 
 async def test_a_window_that_closes_mid_search_ends_it_expired() -> None:

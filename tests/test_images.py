@@ -20,6 +20,7 @@ import pytest
 
 from harvester.api import ClientCredentials, PatSnapClient
 from harvester.engine.harvest import HarvestOptions
+from harvester.engine.rate import Throttle
 from harvester.engine.run import prepare, run_harvest
 from harvester.jobs import Job, load_job
 from harvester.paging import plan_pages
@@ -231,9 +232,10 @@ async def harvest_in_process(job: Job, out: Path, base_url: str) -> None:
         images=images,
     ) as sink:
         credentials = ClientCredentials(CLIENT_ID, CLIENT_SECRET)
-        async with PatSnapClient(base_url, credentials) as client:
-            options = HarvestOptions(rate=job.settings.rate, validity_s=60)
-            harvest, receive = prepare(job, client, sink, options)
+        options = HarvestOptions(rate=job.settings.rate, validity_s=60)
+        throttle = Throttle(options.rate, options.burst)
+        async with PatSnapClient(base_url, credentials, pace=throttle.acquire) as client:
+            harvest, receive = prepare(job, client, sink, options, throttle=throttle)
             await run_harvest(harvest, sink, receive)
         sink.finish(run_info={})
 

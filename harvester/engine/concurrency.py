@@ -4,6 +4,7 @@
     pool.starved()                              # before any answer: the throttle ran dry
     pool.observe(latency_s)                     # after every answered call
     pool.resize(rate)                           # the in-flight target now
+    pool.capacity()                             # calls/s it can carry (O(1): as of resize)
     pool.limited(now, rate, saturated)          # the figure to report, once, if it stays short
 
 Little's law: calls in flight = rate x latency. The pool sizes for a high percentile of
@@ -41,7 +42,10 @@ def percentile(values: list[float], q: float) -> float:
     """The q-quantile (0..1) of `values`, nearest rank; `values` need not be sorted."""
     if not values:
         raise ValueError("no values")
-    ordered = sorted(values)
+    return _nearest_rank(sorted(values), q)
+
+
+def _nearest_rank(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
@@ -69,12 +73,20 @@ class LatencyWindow:
         """The q-quantile of recent latencies, None before the first."""
         return percentile(list(self._samples), q) if self._samples else None
 
+    def median_and(self, q: float) -> tuple[float, float] | None:
+        """The median and the q-quantile of recent latencies (one sort), None before the first."""
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        return _nearest_rank(ordered, 0.5), _nearest_rank(ordered, q)
+
 
 class PoolSize:
     """The pool's live in-flight limit: pinned, or from rate x latency within a ceiling."""
 
     __slots__ = (
         "_limited_after",
+        "_p50",
         "_reported",
         "_seen",
         "_since",
@@ -106,6 +118,7 @@ class PoolSize:
         self.limit = pinned if pinned is not None else min(start, ceiling)
         self.latency = LatencyWindow()
         self.wanted = None
+        self._p50: float | None = None  # the median latency as of the last resize
         self._seen = 0
         self._since: float | None = None  # when the pool began to stay short of the rate
         self._reported = False
@@ -135,12 +148,16 @@ class PoolSize:
         from it, within the ceiling; returns the limit.
 
         Recomputed on every one of the first 16 answers, then every 8th (sorting the window
-        on every call would cost more than it tells).
+        on every call would cost more than it tells); the median for `capacity` with it.
         """
         if not self._seen or (self._seen > 16 and self._seen % 8):
             return self.limit
-        p90 = self.latency.quantile(PERCENTILE)
-        self.wanted = None if p90 is None else in_flight_for(rate, p90)
+        quantiles = self.latency.median_and(PERCENTILE)
+        if quantiles is None:
+            self._p50 = self.wanted = None
+        else:
+            self._p50, p90 = quantiles
+            self.wanted = in_flight_for(rate, p90)
         if self.pinned is None and self.wanted is not None:
             self.limit = max(1, min(self.ceiling, self.wanted))
         return self.limit
@@ -160,8 +177,9 @@ class PoolSize:
         return wanted
 
     def capacity(self) -> float | None:
-        """Calls/s the pool can carry at its ceiling and the recent median latency."""
-        p50 = self.latency.quantile(0.5)
+        """Calls/s the pool can carry at its ceiling and the recent median latency (as of
+        the last `resize`: asked for twice a page, it must not sort the window each time)."""
+        p50 = self._p50
         if p50 is None or p50 <= 0:
             return None
         return self.most / p50

@@ -1,14 +1,25 @@
 """The worker pool: fetch the pages the scheduler hands out, under the throttle and error table.
 
-    harvest = Harvest(job, client, send, progress, options, observer)
+    throttle = Throttle(options.rate, options.burst)     # the client awaits it before each call
+    harvest = Harvest(job, client, send, progress, options, observer, throttle=throttle)
     await harvest.run()          # returns when every search is final, or after stop()
     harvest.stop_error           # the StopRun that ended it early, if any
     harvest.unreachable          # or the breaker's verdict: the API could not be reached
 
 Workers never touch files: each fetched page goes to the writer through `send` (a bounded
 memory stream, so a slow disk slows the pool instead of filling memory), and a search's
-`SearchEnded` follows its last page on the same stream. A page is marked landed only
-after the writer has it, so a page is never both lost and counted.
+`SearchEnded` follows its last page on the same stream. This module is the loop (hand out
+a page, make the call, hand its end on); the rest of the pool lives beside it:
+
+    options.py     what a run is given: HarvestOptions, the Fetcher it calls
+    remaining.py   what is left of a job after a checkpoint
+    schedule.py    which page next (deadlines, admission by the windows' room)
+    window.py      the commit window (paid, uncommitted pages) and the one wake-up
+    outcomes.py    what an answer does to its page, its search and the run
+    failures.py    what a failed call leads to: a pure decision
+    ending.py      a search's verdict, and its SearchEnded sent once
+    control.py     stop(), StopRun and the dead-API breaker's verdict
+    concurrency.py how many calls in flight; rate.py the throttle; stamps.py harvested_at
 """
 
 from __future__ import annotations
@@ -17,73 +28,31 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
 import anyio
 from anyio.abc import ObjectSendStream, TaskGroup
 
-from harvester.api.errors import (
-    PatSnapError,
-    QuotaAmbiguous,
-    Reauthenticate,
-    Retryable,
-    SlowDown,
-    StopRun,
-    UnknownCodeError,
-)
-from harvester.api.models import Page
+from harvester.api.errors import PatSnapError, StopRun
 from harvester.engine.breaker import Breaker, Unreachable
-from harvester.engine.concurrency import LIMITED_S, PoolSize
+from harvester.engine.concurrency import PoolSize
+from harvester.engine.control import RunControl
+from harvester.engine.ending import Endings
 from harvester.engine.events import HarvestStats, NullObserver, Observer
-from harvester.engine.images import ImageApi, Images, WindowClosed
+from harvester.engine.images import ImageApi, Images
+from harvester.engine.options import Fetcher, HarvestOptions
+from harvester.engine.outcomes import Outcomes
 from harvester.engine.rate import PacingStopped, Throttle, clear_sent, sent_at
-from harvester.engine.retry import RetryPolicy, is_transient
+from harvester.engine.remaining import remaining
 from harvester.engine.schedule import Scheduler, SearchTask
-from harvester.jobs import Job, Search
-from harvester.paging import PageSpec, is_truncated, plan_pages, reachable
+from harvester.engine.window import CommitWindow, Wakeup
+from harvester.jobs import Job
+from harvester.paging import PageSpec
 from harvester.sink.checkpoint import SearchProgress
 from harvester.sink.images import ImageProgress
-from harvester.sink.messages import Message, PageFetched, SearchEnded
+from harvester.sink.messages import Message
 
-__all__ = ["Fetcher", "Harvest", "HarvestOptions"]
-
-#: The smallest commit window: the fixed pool's size before concurrency = "auto".
-MIN_COMMIT_WINDOW = 8
-
-
-class Fetcher(Protocol):
-    """What the pool needs of the API client (PatSnapClient satisfies it)."""
-
-    async def fetch_page(
-        self, search_id: str, *, offset: int, limit: int, filters: Mapping[str, str]
-    ) -> Page:
-        """One page of one search."""
-        ...
-
-
-@dataclass(slots=True, frozen=True)
-class HarvestOptions:
-    """How the pool runs; from the job's [job] table and the command line."""
-
-    rate: float
-    burst: int = 1
-    concurrency: int | None = None  #: calls in flight; None = auto (rate x observed latency)
-    max_concurrency: int = 64  #: the most calls in flight in auto mode
-    limited_after_s: float = LIMITED_S  #: short of the rate this long: concurrency_limited
-    validity_s: float = 20 * 60
-    grace_s: float = 30.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    probe_only: bool = False  #: fetch only page 0 of searches whose size is unknown (plan)
-    give_up_after: float = 60.0  #: stop the run (exit 6) when no call is answered this long
-    recreate: int = 3  #: times an image's search may be created again after its window closed
-
-
-def iso(epoch: float) -> str:
-    """Epoch seconds as ISO-8601 UTC with a Z, to the millisecond."""
-    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
+__all__ = ["Fetcher", "Harvest", "HarvestOptions", "Message"]
 
 
 class Harvest:
@@ -101,8 +70,7 @@ class Harvest:
         run_start: float | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
-        throttle: Throttle | None = None,
-        paced: bool = False,
+        throttle: Throttle,
         commit_window: int | Literal["pool"] | None = None,
         images: Mapping[str, ImageProgress] | None = None,
     ) -> None:
@@ -123,122 +91,90 @@ class Harvest:
                 observer=observer,
             )
         self._image_progress = images or {}
-        self.stop_error: StopRun | None = None
-        self.unreachable: Unreachable | None = None  #: set when the breaker stopped the run
         self._fetcher = fetcher
         self._send = send
         self._options = options
         self._observer = observer or NullObserver()
         self._clock = clock
-        self._rng = rng or random.Random()
-        self._throttle = throttle or Throttle(options.rate, options.burst)
-        # paced=True: the fetcher awaits the throttle itself, right before it sends (the
-        # API client does, so a token refresh cannot bunch calls); else the worker does.
-        self._paced = paced
-        # commit_window: at most this many pages paid for and not yet committed (the
-        # writer reports commits through `committed`). A kill re-bills at most these, so
-        # resume's cost stays at about one pool's worth even when the writer is the
-        # bottleneck; "pool" follows the live in-flight limit (`commit_window_for`); None
-        # (no writer feedback, e.g. tests) means no bound.
-        self._window = commit_window
+        # the account's pace: the fetcher awaits `throttle.acquire()` right before each call
+        # it sends (after a token refresh, say, so nothing bunches calls); the pool reads
+        # the rate from it, slows it on push-back and closes it to stop
+        self._throttle = throttle
         self._pool = PoolSize(
             options.concurrency, options.max_concurrency, limited_after=options.limited_after_s
         )
+        # stop(), a commit, a landed page, a retired search: whatever a waiting worker waits for
+        self._wakeup = Wakeup()
+        # pages paid for and not yet committed (the writer reports commits via `committed`)
+        self._window = CommitWindow(commit_window, self._pool, self._wakeup)
         self._in_flight = 0  # calls handed to workers and not yet back
         self._workers = 0
         self._tg: TaskGroup | None = None
-        self._uncommitted = 0
-        self._committed_event = anyio.Event()
-        self._searches: dict[str, Search] = {}
-        self._filters: dict[str, dict[str, str]] = {}
-        self._outcome: dict[str, tuple[str, PatSnapError | None]] = {}
-        self._closed: set[str] = set()  # searches whose SearchEnded was sent
-        self._active = 0
-        self._stopping = False
-        self._wakeup = anyio.Event()
-        self._quota_streak: list[float] = []
-        self._breaker = Breaker(options.give_up_after, clock)
-        self._to_end: list[SearchTask] = []
-        start = clock() if run_start is None else run_start
-        self._plan(job, progress, start)
-
-    # --- set-up -------------------------------------------------------------------------
-
-    def _plan(self, job: Job, progress: Mapping[str, SearchProgress], start: float) -> None:
-        tasks = []
-        for index, search in enumerate(job.searches):
-            state = progress.get(search.search_id)
-            if state is not None and state.status is not None:
-                self.stats.already_final += 1
-                continue
-            if search.is_image and self._options.probe_only:
-                continue  # creating a search starts its clock: a plan never does
-            created = search.created_at.timestamp() if search.created_at else start
-            task = SearchTask(
-                search_id=search.search_id,
-                index=index,
-                deadline=created + self._options.validity_s,
-                limit=search.limit,
-            )
-            if state is not None and state.total is not None:
-                task.total = state.total
-                task.done_offsets = set(state.done_offsets)
-                task.pending = [
-                    p
-                    for p in plan_pages(state.total, search.limit)
-                    if p.offset not in task.done_offsets
-                ]
-            else:
-                task.pending = [PageSpec(0, search.limit)]
-            if self._options.probe_only and task.started:
-                continue
-            self._searches[search.search_id] = search
-            self._filters[search.search_id] = search.filter_dict()
-            tasks.append(task)
+        self._control = RunControl(
+            throttle,
+            Breaker(options.give_up_after, clock),
+            self.stats,
+            self._observer,
+            self._wakeup,
+            clock,
+        )
+        left = remaining(job, progress, options, clock() if run_start is None else run_start)
+        self.stats.already_final = left.already_final
+        self._filters = {sid: search.filter_dict() for sid, search in left.searches.items()}
+        for task in left.tasks:
+            search = left.searches[task.search_id]
             if self._images is not None and search.is_image:
                 self._images.load(search, task, self._image_progress.get(search.search_id))
-            if task.idle:  # every page landed before a kill; only the end is missing
-                self._to_end.append(task)
-        self._active = len(tasks)
-        self._sched.load(tasks)
+        # every page landed before a kill: only the end is missing
+        self._to_end = [task for task in left.tasks if task.idle]
+        self._sched.load(left.tasks)
+        self._endings = Endings(
+            send, self._sched, self.stats, self._observer, self._wakeup, active=len(left.tasks)
+        )
+        self._outcomes = Outcomes(
+            send,
+            self._sched,
+            self._endings,
+            self._control,
+            throttle,
+            stats=self.stats,
+            observer=self._observer,
+            options=options,
+            searches=left.searches,
+            admission_rate=self._admission_rate,
+            clock=clock,
+            rng=rng or random.Random(),
+        )
 
     # --- control ------------------------------------------------------------------------
 
+    @property
+    def stop_error(self) -> StopRun | None:
+        """The StopRun that ended the run early, if any."""
+        return self._control.stop_error
+
+    @property
+    def unreachable(self) -> Unreachable | None:
+        """The breaker's verdict, if it stopped the run: the API could not be reached."""
+        return self._control.unreachable
+
     def stop(self, reason: str) -> None:
         """Stop dispatching; pages in flight still land. Safe to call more than once."""
-        if not self._stopping:
-            self._stopping = True
-            self.stats.stop_reason = reason
-            self._observer.event("run_stopping", reason=reason)
-            self._throttle.close()  # calls still waiting for their slot are not sent
-        self._wake()
+        self._control.stop(reason)
 
-    def _wake(self) -> None:
-        self._wakeup.set()
-        self._wakeup = anyio.Event()
+    async def watch(self) -> None:
+        """Trip the dead-API breaker on time; runs beside `run` until cancelled."""
+        await self._control.watch()
 
     async def run(self) -> None:
         """Run the pool until every search is final or stopped; then close the writer's stream."""
         async with self._send:
             for task in self._to_end:
-                await self._finish(task)
+                await self._endings.finish(task)
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 self._grow()
             self._tg = None
-
-    @staticmethod
-    def commit_window_for(limit: int) -> int:
-        """Pages that may be paid for and uncommitted with `limit` calls in flight: that
-        many (the auto limit has headroom for pages landed and waiting for the writer's
-        next commit), and never fewer than MIN_COMMIT_WINDOW, so a small pool at a low
-        latency is not held back by a commit that takes a moment."""
-        return max(limit, MIN_COMMIT_WINDOW)
-
-    def _commit_window(self) -> int | None:
-        if self._window == "pool":
-            return self.commit_window_for(self._pool.limit)
-        return self._window
 
     # --- the worker loop ----------------------------------------------------------------
 
@@ -256,39 +192,27 @@ class Harvest:
             while self._workers <= self._pool.limit and (item := await self._next()) is not None:
                 task, spec = item
                 clear_sent()  # the throttle stamps when this call leaves
-                if not self._paced:
-                    try:
-                        await self._throttle.acquire()
-                    except PacingStopped:
-                        self._uncommitted -= 1
-                        self._in_flight -= 1
-                        self._sched.requeue(task, spec)
-                        return
                 await self._fetch(task, spec)
         finally:
             self._workers -= 1
 
     def committed(self, pages: int) -> None:
-        """The writer committed `pages` fetched pages: that many more may be fetched."""
-        self._uncommitted = max(0, self._uncommitted - pages)
-        self._committed_event.set()
-        self._committed_event = anyio.Event()
+        """The writer committed `pages` fetched pages: that many more may be fetched.
+        Call it in the event loop's thread (workers waiting for room wake on it alone)."""
+        self._window.committed(pages)
 
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
-        while not self._stopping and self._active > 0:
-            window = self._commit_window()
-            if window is not None and self._uncommitted >= window:
-                event = self._committed_event
-                with anyio.move_on_after(1.0):  # re-check stop and state now and then
-                    await event.wait()
+        while not self._control.stopping and self._endings.active > 0:
+            if self._window.full():
+                await self._wakeup.wait()  # a commit, stop(), the last search retired
                 continue
             now = self._clock()
             item = self._sched.next_page(now, self._admission_rate(), self._throttle.waiting)
             expired = self._sched.take_expired()
             for held in expired:
-                await self._expire_unstarted(held)
+                await self._endings.expire_unstarted(held)
             if item is not None:
-                self._uncommitted += 1  # until its call fails or the writer commits its page
+                self._window.reserved()
                 self._in_flight += 1
                 self.stats.peak_in_flight = max(self.stats.peak_in_flight, self._in_flight)
                 if self._throttle.waiting == 0 and self._pool.starved():
@@ -296,10 +220,8 @@ class Harvest:
                 return item
             if expired:
                 continue  # those may have been the last searches: check before waiting
-            wakeup = self._wakeup
             wake_at = self._sched.next_wake()
-            with anyio.move_on_after(None if wake_at is None else max(0.0, wake_at - now)):
-                await wakeup.wait()
+            await self._wakeup.wait(None if wake_at is None else max(0.0, wake_at - now))
         return None
 
     def _admission_rate(self) -> float | None:
@@ -341,17 +263,18 @@ class Harvest:
                     task.search_id, offset=spec.offset, limit=spec.limit, filters=filters
                 )
         except PacingStopped:  # the run stopped while the call waited for its slot: not sent
-            self._uncommitted -= 1
+            self._window.not_sent()
             self._in_flight -= 1
-            self._unsent(task, spec, attempt)
+            self._outcomes.unsent(task, spec, attempt)
         except PatSnapError as exc:
             self._answered()
-            self._uncommitted -= 1
-            await self._failed(task, spec, attempt, exc, asked_at)
+            self._window.failed()
+            await self._outcomes.failed(task, spec, attempt, exc, asked_at)
         else:
             self._answered()
-            await self._landed(task, spec, attempt, page, used, extra)
-        self._wake()
+            await self._outcomes.landed(task, spec, attempt, page, used, extra)
+        if not self._window.full():  # else no worker could take a page: the commit wakes them
+            self._wakeup.set()
 
     def _answered(self) -> None:
         """A call came back: learn its latency, resize the pool, say if it stays too small."""
@@ -377,250 +300,6 @@ class Harvest:
                 rate=round(self._throttle.rate, 2),
                 latency_p90=_rounded(self._pool.latency.quantile(0.9)),
             )
-
-    def _unsent(self, task: SearchTask, spec: PageSpec, attempt: int) -> None:
-        self.stats.calls -= 1
-        if attempt > 1:
-            self.stats.retries -= 1
-            task.attempts[spec.offset] = attempt - 1
-        else:
-            del task.attempts[spec.offset]
-        self._sched.requeue(task, spec)
-
-    async def _landed(
-        self,
-        task: SearchTask,
-        spec: PageSpec,
-        attempt: int,
-        page: Page,
-        used: str | None = None,
-        extra: int = 0,
-    ) -> None:
-        self._breaker.answered()
-        self._throttle.recovered()
-        self._quota_streak.clear()
-        await self._send.send(
-            PageFetched(
-                search_id=task.search_id,
-                offset=spec.offset,
-                limit=spec.limit,
-                total=task.total if task.total is not None else page.total,
-                hits=page.hits,
-                harvested_at=iso(self._clock()),
-                calls=attempt + extra,
-                retries=attempt - 1,
-                image=self._searches[task.search_id].image,
-                created_id=used,
-            )
-        )
-        self._sched.landed(task, spec, page.total, now=self._clock(), rate=self._admission_rate())
-        self.stats.pages += 1
-        self.stats.hits += len(page.hits)
-        self._observer.event(
-            "page_done", search_id=task.search_id, offset=spec.offset, hits=len(page.hits)
-        )
-        if self._options.probe_only and not task.idle:
-            self._sched.end(task)  # its size is known now; the rest is the run's job
-            self._retire(task)
-            return
-        if task.idle:
-            await self._finish(task)
-
-    async def _failed(
-        self, task: SearchTask, spec: PageSpec, attempt: int, exc: PatSnapError, asked_at: float
-    ) -> None:
-        self.stats.errors[str(exc.code or type(exc).__name__)] += 1
-        now = self._clock()
-        transient = is_transient(exc)
-        if transient:
-            self._breaker.failed(str(exc), sent_at=asked_at)
-            if self._breaker.tripped():
-                self._give_up()
-        else:
-            self._breaker.answered()
-        if transient and self._stopping and not task.ended:
-            # The run is stopping (breaker, signal, platform): a page without an answer
-            # stays pending for the resume; it says nothing about the search.
-            self._sched.requeue(task, spec)
-            return
-        if task.ended and not isinstance(exc, StopRun | Reauthenticate):
-            # The search's fate was decided while this call was out: nothing to retry.
-            self._sched.drop(task)
-            if task.in_flight == 0:
-                await self._finish(task)
-            return
-        if isinstance(exc, WindowClosed):  # an image's search closed once too often
-            self._sched.drop(task)
-            self._decide(task, "expired", exc)
-            if task.in_flight == 0:
-                await self._finish(task)
-            return
-        # an image's search is created again when its window closes: no window ends it
-        window_end = (
-            math.inf if task.window_s is not None else task.deadline + self._options.grace_s
-        )
-        if isinstance(exc, Reauthenticate):  # the client refreshes; reaching here means it gave up
-            exc = StopRun(exc.message, code=exc.code, http_status=exc.http_status)
-        if isinstance(exc, StopRun):
-            self._sched.requeue(task, spec)
-            self.stop_error = self.stop_error or exc
-            self.stop(f"PatSnap stopped the run: {exc}")
-            return
-        if isinstance(exc, SlowDown):
-            pause = exc.retry_after
-            if isinstance(exc, QuotaAmbiguous):
-                # Space the few tries at the ambiguous quota code over the whole span, with
-                # the pool paused in between, instead of retrying at the slowed rate and
-                # paying for dozens of refused calls before deciding.
-                policy = self._options.retry
-                gap = policy.quota_min_span / max(1, policy.quota_attempts - 1)
-                pause = max(pause or 0.0, gap)
-            self._throttle.slow_down(pause)
-            self.stats.slowdowns = self._throttle.slowdowns
-            self._observer.event(
-                "slow_down",
-                code=exc.code,
-                retry_after=exc.retry_after,
-                rate=round(self._throttle.current_rate, 3),
-            )
-            if isinstance(exc, QuotaAmbiguous) and self._quota_persists(now):
-                self._sched.requeue(task, spec)
-                self.stop_error = self.stop_error or StopRun(exc.message, code=exc.code)
-                self.stop(f"PatSnap stopped the run: {exc} (persisted)")
-                return
-            task.refused[spec.offset] = task.refused.get(spec.offset, 0) + 1
-            if now <= window_end:
-                self._sched.requeue(task, spec)
-                return
-        status = "expired" if now > task.deadline else "failed"
-        if isinstance(exc, Retryable):
-            unknown = isinstance(exc, UnknownCodeError)
-            # a push-back (67200001) is not the page's fault: it does not use up its tries
-            tries = attempt - task.refused.get(spec.offset, 0)
-            if self._options.retry.allows(tries, unknown_code=unknown):
-                if now >= window_end:
-                    status = "expired"  # tried for as long as the window was open
-                else:
-                    # The last try leaves as the window (plus grace) closes, not a backoff
-                    # before it: a transient failure is never final while the window is open.
-                    delay = self._options.retry.delay(tries, self._rng, exc.retry_after)
-                    retry_at = min(now + delay, window_end)
-                    self._sched.park(task, spec, retry_at)
-                    self._observer.event(
-                        "retry",
-                        search_id=task.search_id,
-                        offset=spec.offset,
-                        attempt=attempt,
-                        error=str(exc),
-                        delay=round(retry_at - now, 3),
-                    )
-                    return
-        self._sched.drop(task)
-        self._decide(task, status, exc)
-        if task.in_flight == 0:
-            await self._finish(task)
-
-    def _give_up(self) -> None:
-        """No call was answered for give_up_after seconds: stop, leave the rest pending."""
-        if self.unreachable is not None:
-            return
-        breaker = self._breaker
-        self.unreachable = Unreachable(
-            silent_s=breaker.silent_for(),
-            last_error=breaker.last_error or "no answer",
-            failures=breaker.failures,
-        )
-        self._observer.event(
-            "api_unreachable",
-            silent_s=round(self.unreachable.silent_s, 1),
-            failures=breaker.failures,
-            last_error=self.unreachable.last_error,
-        )
-        self.stop(
-            f"no call was answered for {self.unreachable.silent_s:.0f} s "
-            f"(last error: {self.unreachable.last_error})"
-        )
-
-    async def watch(self) -> None:
-        """Trip the breaker on time, also while every page waits out its backoff.
-
-        Runs beside `run` until cancelled; failures trip it at once as well (`_failed`).
-        """
-        while not self._stopping:
-            if self._breaker.tripped():
-                self._give_up()
-                return
-            trips_at = self._breaker.trips_at()
-            wait = 0.5 if trips_at is None else trips_at - self._clock()
-            await anyio.sleep(min(0.5, max(0.01, wait)))
-
-    def _quota_persists(self, now: float) -> bool:
-        """67200002 is ambiguous: stop only after several in a row spanning a while."""
-        self._quota_streak.append(now)
-        policy = self._options.retry
-        return (
-            len(self._quota_streak) >= policy.quota_attempts
-            and now - self._quota_streak[0] >= policy.quota_min_span
-        )
-
-    # --- ending searches ----------------------------------------------------------------
-
-    def _decide(self, task: SearchTask, status: str, exc: PatSnapError | None) -> None:
-        if task.search_id not in self._outcome:
-            self._outcome[task.search_id] = (status, exc)
-            self._sched.end(task)
-
-    async def _finish(self, task: SearchTask) -> None:
-        """Send the search's end once nothing of it is in flight."""
-        if task.search_id in self._closed:
-            return
-        self._closed.add(task.search_id)
-        if task.search_id not in self._outcome:
-            total = task.total or 0
-            status = (
-                "empty"
-                if total == 0
-                else ("truncated" if is_truncated(total, task.limit) else "complete")
-            )
-            self._decide(task, status, None)
-        status, exc = self._outcome[task.search_id]
-        # Calls that produced no page: the pages that never landed (their first call is
-        # not a retry, the others are).
-        unlanded = [n for offset, n in task.attempts.items() if offset not in task.done_offsets]
-        extra = sum(unlanded)
-        await self._send.send(
-            SearchEnded(
-                search_id=task.search_id,
-                status=status,
-                total=task.total,
-                reachable=reachable(task.total, task.limit) if task.total is not None else 0,
-                error_code=exc.code if exc else None,
-                error_msg=exc.message if exc else None,
-                deadline=iso(task.deadline) if math.isfinite(task.deadline) else "",
-                calls=extra,
-                retries=extra - len(unlanded),
-            )
-        )
-        self.stats.ended[status] += 1
-        event = {"expired": "search_expired", "failed": "search_failed"}.get(status, "search_done")
-        self._observer.event(
-            event,
-            search_id=task.search_id,
-            status=status,
-            total=task.total,
-            error_code=exc.code if exc else None,
-        )
-        self._retire(task)
-
-    async def _expire_unstarted(self, task: SearchTask) -> None:
-        """A search that waited for room until its window closed: expired, no call paid."""
-        self._decide(task, "expired", None)
-        await self._finish(task)
-
-    def _retire(self, task: SearchTask) -> None:
-        self._active -= 1
-        if self._active == 0:
-            self._wake()
 
     def snapshot(self) -> HarvestStats:
         """The counters, with the fields that cost a pass over all searches filled in."""

@@ -1,6 +1,8 @@
 """Wire one run: the writer task and the worker pool in one task group.
 
-    harvest, receive = prepare(job, client, sink, options, observer)
+    throttle = Throttle(options.rate, options.burst)
+    client = PatSnapClient(base_url, credentials, pace=throttle.acquire)  # paces each call
+    harvest, receive = prepare(job, client, sink, options, observer, throttle=throttle)
     await run_harvest(harvest, sink, receive)   # everything fetched is committed on return
 
 The writer starts first (`tg.start`: files open and recovered before any worker fetches);
@@ -21,6 +23,7 @@ from anyio.abc import ObjectReceiveStream
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Fetcher, Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
+from harvester.engine.window import commit_window_for
 from harvester.jobs import Job
 from harvester.sink import CommitStats, Sink
 from harvester.sink.messages import Message
@@ -37,12 +40,12 @@ def prepare(
     *,
     run_start: float | None = None,
     clock: Callable[[], float] = time.time,
-    throttle: Throttle | None = None,
+    throttle: Throttle,
 ) -> tuple[Harvest, ObjectReceiveStream[Message]]:
     """A pool ready to run, with the receiving end for the writer.
 
-    Pass the `throttle` whose `acquire` the fetcher awaits before each call (the API
-    client's `pace`); without one the workers pace themselves.
+    `throttle` is the one whose `acquire` the fetcher awaits before each call (the API
+    client's `pace`): the pool reads, slows and closes it; it never paces calls itself.
     """
     # A page in this buffer is paid for but not yet committed: a kill loses it. The pool
     # bounds such pages by its commit window (the live in-flight limit and a quarter), so
@@ -50,7 +53,7 @@ def prepare(
     # wait (which would make the writer wait to fill).
     most = options.concurrency if options.concurrency is not None else options.max_concurrency
     send, receive = anyio.create_memory_object_stream[Message](
-        max_buffer_size=Harvest.commit_window_for(most) * 4
+        max_buffer_size=commit_window_for(most) * 4
     )
     harvest = Harvest(
         job,
@@ -62,7 +65,6 @@ def prepare(
         run_start=run_start,
         clock=clock,
         throttle=throttle,
-        paced=throttle is not None,
         commit_window="pool",
         images=sink.image_progress(),
     )
