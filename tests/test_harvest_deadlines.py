@@ -130,7 +130,10 @@ async def test_earlier_deadlines_complete_first(tmp_path: Path) -> None:
     now = time.time()
     later = [{"id": f"SBX-300-later{i}", "created_at": iso(now)} for i in range(5)]
     sooner = [{"id": f"SBX-300-sooner{i}", "created_at": iso(now - 600)} for i in range(5)]
-    job = write_job(tmp_path, later + sooner, rate=100, concurrency=4)  # file order: later first
+    # file order: later first. One call at a time, so the order searches end in is the
+    # order the scheduler chose: with more in flight, a loaded machine that answers one
+    # call late lets a later search end first although it was started after (1 in 20).
+    job = write_job(tmp_path, later + sooner, rate=100, concurrency=1)
     out = tmp_path / "out"
     async with running_sandbox(sandbox_config(SEED)) as sandbox:
         for search in later + sooner:
