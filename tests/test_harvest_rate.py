@@ -77,6 +77,7 @@ class LoopTime:
         self.step = step
         self.timers: list[float] = []
         self.yields = 0
+        self.blocked: list[float] = []
 
     def clock(self) -> float:
         return self.now
@@ -88,6 +89,10 @@ class LoopTime:
         else:
             self.timers.append(seconds)
             self.now += seconds + self.timer_late
+
+    def block(self, seconds: float) -> None:
+        self.blocked.append(seconds)
+        self.now += seconds
 
 
 @pytest.mark.parametrize("timer_late", [0.0, 0.0004, 0.0012])
@@ -101,6 +106,24 @@ async def test_precise_sleep_leaves_the_last_moment_to_yields_never_waking_early
     assert t.now >= start + 0.004  # never early
     assert t.now < start + 0.004 + t.step + 1e-12  # late by less than one loop pass
     assert t.yields == round((0.0015 - timer_late) / t.step)
+
+
+@pytest.mark.parametrize("timer_late", [0.0, 0.0004, 0.0012])
+async def test_after_a_long_wait_the_thread_sleeps_the_last_stretch_instead_of_yielding(
+    timer_late: float,
+) -> None:
+    t = LoopTime(timer_late, step=0.00005)
+    start = t.now
+    await precise_sleep(0.05, clock=t.clock, sleep=t.sleep, block=t.block)  # 20 r/s
+    assert t.timers == [pytest.approx(0.0485)] and t.yields == 0
+    assert t.blocked == [pytest.approx(0.0015 - timer_late)]
+    assert t.now == pytest.approx(start + 0.05)  # on the moment, never early
+
+
+async def test_a_timer_later_than_the_moment_leaves_nothing_to_sleep() -> None:
+    t = LoopTime(timer_late=0.003, step=0.00005)
+    await precise_sleep(0.05, clock=t.clock, sleep=t.sleep, block=t.block)
+    assert t.blocked == [] and t.yields == 0
 
 
 async def test_precise_sleep_after_a_timer_later_than_the_margin_returns_at_once() -> None:
