@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 
 from harvester.sink import CommitStats, Message, PageFetched
+from harvester.sink.batching import Gather
 from tests.test_sink_helpers import feed, open_sink, synthetic_job
 
 
@@ -79,3 +80,39 @@ async def test_a_full_batch_commits_without_waiting_for_the_interval(tmp_path: P
                 for page in pages[:20]:
                     await send.send(page)
     assert batches == [5, 5, 5, 5]
+
+
+async def test_a_gathering_batch_waits_for_company_until_it_is_flushed(tmp_path: Path) -> None:
+    job = synthetic_job(6, searches=10)
+    batches: list[int] = []
+    committed = anyio.Event()
+    gather = Gather(60)  # a wait no test would sit out: only flush() can end it
+
+    def on_commit(stats: CommitStats) -> None:
+        batches.append(stats.pages)
+        committed.set()
+
+    send, receive = anyio.create_memory_object_stream[Message](100)
+    with open_sink(tmp_path, job) as sink:
+        pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
+        async with anyio.create_task_group() as tg:
+            await tg.start(
+                lambda task_status: sink.run(
+                    receive, task_status=task_status, on_commit=on_commit, gather=gather
+                )
+            )
+            async with send:
+                for page in pages[:3]:
+                    await send.send(page)
+                    await anyio.wait_all_tasks_blocked()  # one at a time, as a pool lands them
+                assert batches == []  # gathered, not committed
+                gather.flush()  # the pool's window is full: commit now
+                with anyio.fail_after(5):
+                    await committed.wait()
+                assert batches == [3]
+                committed = anyio.Event()
+                gather.flush()  # asked while nothing waits: the next batch does not wait
+                await send.send(pages[3])
+                with anyio.fail_after(5):
+                    await committed.wait()
+                assert batches == [3, 1]

@@ -196,6 +196,11 @@ class Harvest:
         finally:
             self._workers -= 1
 
+    def when_window_blocked(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever a worker waits for the writer to commit (wire the
+        writer's Gather.flush here, so a batch gathering pages never holds the pool)."""
+        self._window.when_blocked(callback)
+
     def committed(self, pages: int) -> None:
         """The writer committed `pages` fetched pages: that many more may be fetched.
         Call it in the event loop's thread (workers waiting for room wake on it alone)."""
@@ -204,6 +209,7 @@ class Harvest:
     async def _next(self) -> tuple[SearchTask, PageSpec] | None:
         while not self._control.stopping and self._endings.active > 0:
             if self._window.full():
+                self._window.blocked()  # the writer commits now rather than gather more
                 await self._wakeup.wait()  # a commit, stop(), the last search retired
                 continue
             now = self._clock()

@@ -26,9 +26,15 @@ from harvester.engine.rate import Throttle
 from harvester.engine.window import commit_window_for
 from harvester.jobs import Job
 from harvester.sink import CommitStats, Sink
+from harvester.sink.batching import Gather
 from harvester.sink.messages import Message
 
-__all__ = ["prepare", "run_harvest"]
+__all__ = ["GATHER_S", "prepare", "run_harvest"]
+
+#: How long a batch may wait for more pages while the pool has room: at 20 r/s about 5
+#: pages a commit instead of 1. A kill re-bills no more for it: the commit window bounds
+#: paid, uncommitted pages whatever the writer does.
+GATHER_S = 0.25
 
 
 def prepare(
@@ -73,8 +79,15 @@ def prepare(
 
 async def run_harvest(harvest: Harvest, sink: Sink, receive: ObjectReceiveStream[Message]) -> None:
     """Run writer and pool to the end; every fetched page is committed when this returns."""
+    # While the pool has room, the writer lets a batch wait up to GATHER_S for more pages
+    # (a paced run would otherwise commit, and fsync, page by page); the moment a worker
+    # waits for room, the pool flushes it.
+    gather = Gather(GATHER_S)
+    harvest.when_window_blocked(gather.flush)
     async with anyio.create_task_group() as tg:
-        await tg.start(functools.partial(sink.run, receive, on_commit=_fed_back(harvest)))
+        await tg.start(
+            functools.partial(sink.run, receive, on_commit=_fed_back(harvest), gather=gather)
+        )
         async with anyio.create_task_group() as pool:
             pool.start_soon(harvest.watch)  # the dead-API breaker's clock
             await harvest.run()

@@ -7,6 +7,7 @@
     window.not_sent()              # ... its call never left (the run stopped): no charge
     window.failed()                # ... or it came back without a page
     window.committed(pages)        # the writer committed pages: room again, waiters wake
+    window.blocked()               # a worker waits for room: the writer is told to commit now
 
 A kill re-bills at most the window's pages, so resume's cost stays at about one pool's
 worth even when the writer is the bottleneck. Every change a waiting worker cares about
@@ -16,6 +17,7 @@ waits on one thing and nothing it waits for is seen late.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import anyio
@@ -69,7 +71,7 @@ class Wakeup:
 class CommitWindow:
     """How many pages are paid for and not yet committed, and whether another may be."""
 
-    __slots__ = ("_limit", "_pool", "_wakeup", "uncommitted")
+    __slots__ = ("_limit", "_on_blocked", "_pool", "_wakeup", "uncommitted")
 
     uncommitted: int  #: pages reserved whose call is out, or landed and not yet committed
 
@@ -79,7 +81,18 @@ class CommitWindow:
         self._limit = limit
         self._pool = pool
         self._wakeup = wakeup
+        self._on_blocked: Callable[[], None] | None = None
         self.uncommitted = 0
+
+    def when_blocked(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever a worker must wait for room (the writer's cue to
+        commit what it holds instead of waiting for more)."""
+        self._on_blocked = callback
+
+    def blocked(self) -> None:
+        """A worker waits for room: only a commit can let it go on."""
+        if self._on_blocked is not None:
+            self._on_blocked()
 
     @property
     def limit(self) -> int | None:

@@ -2,7 +2,10 @@
 
 By default a batch is what is queued when the writer gets to it; it waits to fill only
 while senders are blocked (the writer is the bottleneck, and bigger batches let it catch
-up). When the writer is cancelled it drains what was already sent: pages paid for.
+up). With a `Gather` it also waits a moment for company when nothing presses: fewer,
+larger commits (each costs a transaction, fsyncs and a thread hand-off), ended at once
+by `Gather.flush()` when the pool can send nothing more until a commit. When the writer
+is cancelled it drains what was already sent: pages paid for.
 """
 
 from __future__ import annotations
@@ -12,10 +15,38 @@ import anyio.abc
 
 from harvester.sink.messages import Message, SearchEnded
 
-__all__ = ["drain", "fill", "senders_blocked", "take_queued"]
+__all__ = ["Gather", "drain", "fill", "senders_blocked", "take_queued"]
 
 #: How long a batch may wait to fill while the writer is the bottleneck (senders blocked).
 _BUSY_FILL_S = 0.25
+
+
+class Gather:
+    """Let a batch wait up to `seconds` for company when nothing presses; `flush()` ends
+    the wait at once (the pool calls it when it can send nothing more until a commit).
+
+    A paid page waiting for company is a page paid again if the process dies then, but
+    the pool's commit window bounds those pages whatever the writer does; the wait only
+    makes commits fewer and larger.
+    """
+
+    __slots__ = ("_flushed", "_scope", "seconds")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._scope: anyio.CancelScope | None = None
+        self._flushed = False  # asked while no wait was on: the next wait is skipped
+
+    def flush(self) -> None:
+        """Commit what is gathered now (or skip the next wait, if none is on)."""
+        if self._scope is not None:
+            self._scope.cancel()
+        else:
+            self._flushed = True
+
+    def committed(self) -> None:
+        """A commit went through: the pool may send again, a past flush is spent."""
+        self._flushed = False
 
 
 async def fill(
@@ -24,31 +55,45 @@ async def fill(
     interval: float | None,
     max_pages: int,
     max_ends: int,
+    gather: Gather | None = None,
 ) -> bool:
     """Add messages to `batch` until the interval passes or it is full; True if the stream
-    ended. Interval None: take what is queued, and wait to fill only under backpressure."""
+    ended. Interval None: take what is queued, and wait to fill only under backpressure,
+    or for `gather.seconds` (unless flushed) with a `gather`."""
+    waiting = None
     if interval is None:
-        # A paid page waiting for company is a page paid again if the process dies now:
-        # when the writer keeps up, commit at once. When senders are blocked the pages
-        # wait in the stream anyway, and bigger batches are what lets the writer catch up.
+        # When the writer keeps up, commit at once (or after a gather's short wait). When
+        # senders are blocked the pages wait in the stream anyway, and bigger batches are
+        # what lets the writer catch up.
         backlog = senders_blocked(receive)
         queue = take_queued(receive, batch, max_pages, max_ends)
         if queue == "ended":
             return True
-        if queue == "full" or (queue == "empty" and not backlog):
+        if queue == "full":
             return False
-        interval = _BUSY_FILL_S
+        if queue == "empty" and not backlog:
+            if gather is None or gather._flushed:
+                return False
+            waiting, interval = gather, gather.seconds
+        else:
+            interval = _BUSY_FILL_S
     ends = sum(isinstance(m, SearchEnded) for m in batch)
     # A receive cut short by the deadline loses nothing: anyio cancels a waiting receiver
     # only before an item has been handed to it.
-    with anyio.move_on_after(interval):
-        while len(batch) - ends < max_pages and ends < max_ends:
-            try:
-                message = await receive.receive()
-            except anyio.EndOfStream:
-                return True
-            batch.append(message)
-            ends += isinstance(message, SearchEnded)
+    with anyio.move_on_after(interval) as scope:
+        if waiting is not None:
+            waiting._scope = scope
+        try:
+            while len(batch) - ends < max_pages and ends < max_ends:
+                try:
+                    message = await receive.receive()
+                except anyio.EndOfStream:
+                    return True
+                batch.append(message)
+                ends += isinstance(message, SearchEnded)
+        finally:
+            if waiting is not None:
+                waiting._scope = None
     return False
 
 

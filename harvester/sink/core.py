@@ -21,7 +21,7 @@ import anyio
 import anyio.abc
 
 from harvester.sink import fingerprint as fp
-from harvester.sink.batching import drain, fill
+from harvester.sink.batching import Gather, drain, fill
 from harvester.sink.checkpoint import (
     Checkpoint,
     JobIdentity,
@@ -196,13 +196,15 @@ class Sink:
         max_pages: int = 256,
         max_ends: int = 32,
         on_commit: Callable[[CommitStats], None] | None = None,
+        gather: Gather | None = None,
     ) -> None:
         """The writer task: commit what arrives, in batches of at most `max_pages` pages or
         `max_ends` ended searches, until the stream closes. By default a batch is what is
         queued when the writer gets to it (group commit), and waits up to 0.25 s to fill
-        only while senders are blocked on a full stream; a `commit_interval` (s) always
-        waits that long. When cancelled, it drains what was already sent and commits it,
-        shielded, before re-raising."""
+        only while senders are blocked on a full stream, or for `gather.seconds` unless
+        flushed (batching.Gather); a `commit_interval` (s) always waits that long. When
+        cancelled, it drains what was already sent and commits it, shielded, before
+        re-raising."""
         self._check_open()
         task_status.started()
         batch: list[Message] = []
@@ -213,23 +215,30 @@ class Sink:
                         batch.append(await receive.receive())
                     except anyio.EndOfStream:
                         return
-                    closed = await fill(receive, batch, commit_interval, max_pages, max_ends)
+                    closed = await fill(
+                        receive, batch, commit_interval, max_pages, max_ends, gather
+                    )
                     pending, batch = batch, []
-                    await self._commit_in_thread(pending, on_commit)
+                    await self._commit_in_thread(pending, on_commit, gather)
                     if closed:
                         return
             except anyio.get_cancelled_exc_class():
                 with anyio.CancelScope(shield=True):
                     batch += drain(receive)
                     if batch:
-                        await self._commit_in_thread(batch, on_commit)
+                        await self._commit_in_thread(batch, on_commit, gather)
                 raise
 
     async def _commit_in_thread(
-        self, batch: list[Message], on_commit: Callable[[CommitStats], None] | None
+        self,
+        batch: list[Message],
+        on_commit: Callable[[CommitStats], None] | None,
+        gather: Gather | None,
     ) -> None:
         # sqlite3 and ISA-L release the GIL: the event loop keeps serving the workers.
         stats = await anyio.to_thread.run_sync(self._writer.commit, batch)
+        if gather is not None:
+            gather.committed()
         if on_commit is not None:
             on_commit(stats)
 
