@@ -36,9 +36,12 @@ async def test_every_reachable_record_arrives_despite_faults_and_token_revocatio
     ids = job_ids()
     job = write_job(tmp_path, ids, rate=60, concurrency=8)
     out = tmp_path / "out"
-    config = sandbox_config(SEED, fault_rate=0.2, token_lifetime_s=1.5, slow_s=1.0)
+    # A slow answer (2 s) outlasts the client's read timeout (0.8 s), which a fault-free
+    # answer must not reach even on a loaded machine: then a page paid twice is always a
+    # slow one the client gave up on (with 0.3 s, a loaded box let plain answers time out).
+    config = sandbox_config(SEED, fault_rate=0.2, token_lifetime_s=1.5, slow_s=2.0)
     async with running_sandbox(config) as sandbox:
-        args = ["run", str(job), "--out", str(out), "--read-timeout", "0.3"]
+        args = ["run", str(job), "--out", str(out), "--read-timeout", "0.8"]
         code, cli = await run_cli(args, cli_env(sandbox.url), tmp_path)
         stats = sandbox.stats
     assert code == 0, cli
