@@ -10,6 +10,9 @@ is cancelled it drains what was already sent: pages paid for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import anyio
 import anyio.abc
 
@@ -48,6 +51,20 @@ class Gather:
         """A commit went through: the pool may send again, a past flush is spent."""
         self._flushed = False
 
+    def may_wait(self) -> bool:
+        """False while a flush asked for before the wait is pending."""
+        return not self._flushed
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """A wait of up to `seconds` that `flush()` ends at once."""
+        with anyio.move_on_after(self.seconds) as scope:
+            self._scope = scope
+            try:
+                yield
+            finally:
+                self._scope = None
+
 
 async def fill(
     receive: anyio.abc.ObjectReceiveStream[Message],
@@ -60,7 +77,6 @@ async def fill(
     """Add messages to `batch` until the interval passes or it is full; True if the stream
     ended. Interval None: take what is queued, and wait to fill only under backpressure,
     or for `gather.seconds` (unless flushed) with a `gather`."""
-    waiting = None
     if interval is None:
         # When the writer keeps up, commit at once (or after a gather's short wait). When
         # senders are blocked the pages wait in the stream anyway, and bigger batches are
@@ -72,28 +88,34 @@ async def fill(
         if queue == "full":
             return False
         if queue == "empty" and not backlog:
-            if gather is None or gather._flushed:
+            if gather is None or not gather.may_wait():
                 return False
-            waiting, interval = gather, gather.seconds
-        else:
-            interval = _BUSY_FILL_S
+            with gather.waiting():
+                return await _receive_more(receive, batch, max_pages, max_ends)
+            return False  # the wait ran out or was flushed
+        interval = _BUSY_FILL_S
+    with anyio.move_on_after(interval):
+        return await _receive_more(receive, batch, max_pages, max_ends)
+    return False  # the interval ran out
+
+
+async def _receive_more(
+    receive: anyio.abc.ObjectReceiveStream[Message],
+    batch: list[Message],
+    max_pages: int,
+    max_ends: int,
+) -> bool:
+    """Receive into `batch` until it is full (False) or the stream ends (True). A receive
+    cut short by a deadline loses nothing: anyio cancels a waiting receiver only before an
+    item has been handed to it."""
     ends = sum(isinstance(m, SearchEnded) for m in batch)
-    # A receive cut short by the deadline loses nothing: anyio cancels a waiting receiver
-    # only before an item has been handed to it.
-    with anyio.move_on_after(interval) as scope:
-        if waiting is not None:
-            waiting._scope = scope
+    while len(batch) - ends < max_pages and ends < max_ends:
         try:
-            while len(batch) - ends < max_pages and ends < max_ends:
-                try:
-                    message = await receive.receive()
-                except anyio.EndOfStream:
-                    return True
-                batch.append(message)
-                ends += isinstance(message, SearchEnded)
-        finally:
-            if waiting is not None:
-                waiting._scope = None
+            message = await receive.receive()
+        except anyio.EndOfStream:
+            return True
+        batch.append(message)
+        ends += isinstance(message, SearchEnded)
     return False
 
 
