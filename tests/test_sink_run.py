@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
+import pytest
 
-from harvester.sink import CommitStats, Message, PageFetched
+from harvester.sink import CommitStats, Message, PageFetched, batching
 from harvester.sink.batching import Gather
 from tests.test_sink_helpers import feed, open_sink, synthetic_job
 
@@ -116,3 +117,43 @@ async def test_a_gathering_batch_waits_for_company_until_it_is_flushed(tmp_path:
                 with anyio.fail_after(5):
                     await committed.wait()
                 assert batches == [3, 1]
+
+
+async def test_a_flush_also_ends_the_wait_of_a_writer_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Senders blocked on a full stream make a batch wait to fill (the writer is behind);
+    # when they then have nothing more to send until a commit, flush() must end that wait
+    # as it ends a gathering one.
+    monkeypatch.setattr(batching, "_BUSY_FILL_S", 60)  # only flush() can end it
+    job = synthetic_job(6, searches=10)
+    batches: list[int] = []
+    committed = anyio.Event()
+    gather = Gather(60)
+
+    def on_commit(stats: CommitStats) -> None:
+        batches.append(stats.pages)
+        committed.set()
+
+    send, receive = anyio.create_memory_object_stream[Message](2)
+    with open_sink(tmp_path, job) as sink:
+        pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
+
+        async def sender() -> None:
+            for page in pages[:5]:
+                await send.send(page)
+
+        async with anyio.create_task_group() as tg, send:
+            tg.start_soon(sender)
+            await anyio.wait_all_tasks_blocked()  # the stream is full, a sender waits
+            await tg.start(
+                lambda task_status: sink.run(
+                    receive, task_status=task_status, on_commit=on_commit, gather=gather
+                )
+            )
+            await anyio.wait_all_tasks_blocked()
+            assert batches == []  # the writer waits for its batch to fill
+            gather.flush()  # the senders can send nothing more until a commit
+            with anyio.fail_after(5):
+                await committed.wait()
+            assert batches == [5]

@@ -26,15 +26,10 @@ from harvester.engine.rate import Throttle
 from harvester.engine.window import commit_window_for
 from harvester.jobs import Job
 from harvester.sink import CommitStats, Sink
-from harvester.sink.batching import Gather
+from harvester.sink.batching import GATHER_S, Gather
 from harvester.sink.messages import Message
 
 __all__ = ["GATHER_S", "prepare", "run_harvest"]
-
-#: How long a batch may wait for more pages while the pool has room: at 20 r/s about 5
-#: pages a commit instead of 1. A kill re-bills no more for it: the commit window bounds
-#: paid, uncommitted pages whatever the writer does.
-GATHER_S = 0.25
 
 
 def prepare(
