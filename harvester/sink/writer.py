@@ -8,7 +8,8 @@ recovery cuts off, and the staged pages are still there. Hence exactly-once.
 
 A page is rendered into its record lines once, on arrival. A page whose search ends in
 the same batch stays in memory; any other is staged as those very bytes (one INSERT per
-batch) and read back as bytes when its search ends: no JSON is parsed twice.
+batch) and kept in memory as well (held.HeldPages): its search's end reads it back from
+the checkpoint only after a restart or when memory ran short. No JSON is parsed twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from operator import itemgetter
 
 from harvester.sink.checkpoint import Checkpoint
 from harvester.sink.errors import OutputError, UnknownSearch
+from harvester.sink.held import HeldPages
 from harvester.sink.images import ImageUploaded, SearchCreated, record
 from harvester.sink.messages import Message, PageFetched, SearchEnded
 from harvester.sink.records import (
@@ -66,6 +68,14 @@ class _Cost:
 
 
 @dataclass(slots=True)
+class _Staged:
+    """What a commit staged, for the pages held in memory once it has gone through."""
+
+    pages: list[tuple[int, RenderedPage]] = field(default_factory=list)  #: (sid, page)
+    fresh: set[int] = field(default_factory=set)  #: sids with no page recorded before
+
+
+@dataclass(slots=True)
 class _Ending:
     """A search that ends in this batch: its end message and the pages held in memory."""
 
@@ -77,12 +87,13 @@ class _Ending:
 class Writer:
     """Applies batches of messages to the checkpoint and the shards, one commit each."""
 
-    __slots__ = ("_checkpoint", "_gzip_pool", "_job_scope", "_shards")
+    __slots__ = ("_checkpoint", "_gzip_pool", "_held", "_job_scope", "_shards")
 
     def __init__(self, checkpoint: Checkpoint, shards: ShardSet) -> None:
         self._checkpoint = checkpoint
         self._shards = shards
         self._job_scope = checkpoint.identity.dedupe == DedupeScope.JOB
+        self._held = HeldPages()
         # gzip is most of a commit's cost and zlib releases the GIL: shards compress in
         # parallel on machines with the cores for it
         workers = min(len(shards.paths), os.cpu_count() or 1)
@@ -116,16 +127,22 @@ class Writer:
         ending_ids = (
             {m.search_id for m in messages if isinstance(m, SearchEnded)} if finalize else set()
         )
+        staged = _Staged()
         with self._checkpoint.transaction():
-            endings = self._stage(messages, ending_ids, stats)
+            endings = self._stage(messages, ending_ids, stats, staged)
             members, added = self._assemble(endings, stats)
             sizes = self._shards.append(members)
             self._checkpoint.set_shards(sizes, added)
         self._shards.committed(sizes)
+        self._held.committed(staged.pages, staged.fresh, (ending.sid for ending, _ in endings))
         return stats
 
     def _stage(
-        self, messages: Sequence[Message], ending_ids: set[str], stats: CommitStats
+        self,
+        messages: Sequence[Message],
+        ending_ids: set[str],
+        stats: CommitStats,
+        held: _Staged,
     ) -> list[tuple[_Ending, SearchEnded]]:
         """Record pages (staging those whose search goes on); collect the searches that end.
         A handful of statements per batch, whatever its size: lookups first, writes last."""
@@ -163,7 +180,10 @@ class Writer:
                 stats.ignored += 1
                 continue
             cost.total = message.total
-            done = recorded.setdefault(sid, set())
+            done = recorded.get(sid)
+            if done is None:  # no page of it recorded before this batch
+                done = recorded[sid] = set()
+                held.fresh.add(sid)
             if message.offset in done:
                 stats.ignored += 1
                 continue
@@ -181,12 +201,14 @@ class Writer:
                 endings.setdefault(message.search_id, _Ending(sid)).pages.append(page)
             else:
                 staged.append((sid, message.offset, to_stage(page)))
+                held.pages.append((sid, page))
         ended: list[tuple[_Ending, SearchEnded]] = []
         for ending in endings.values():
             if ending.end is not None:
                 ended.append((ending, ending.end))
             else:  # cannot happen (pages are held only for ending searches); keep them anyway
                 staged += [(ending.sid, page.offset, to_stage(page)) for page in ending.pages]
+                held.pages += [(ending.sid, page) for page in ending.pages]
         checkpoint.add_costs([(c.calls, c.retries, c.total, sid) for sid, c in costs.items()])
         checkpoint.add_pages(
             [(sid, m.offset, m.limit, m.total, len(m.hits), m.harvested_at) for sid, m in pages]
@@ -201,10 +223,7 @@ class Writer:
         nshards = len(self._shards.paths)
         lines: dict[int, list[bytes]] = {}
         for ending, end in endings:
-            pages = [
-                from_stage(offset, data) for offset, data in self._checkpoint.staged(ending.sid)
-            ]
-            pages += ending.pages
+            pages = self._staged_pages(ending.sid) + ending.pages
             records, duplicates = self._dedupe(pages, nshards, lines)
             self._checkpoint.finalize(
                 ending.sid,
@@ -228,6 +247,13 @@ class Writer:
         packed = pool.map(_pack_lines, data) if pool else map(_pack_lines, data)
         members = dict(zip(shards, packed, strict=True))
         return members, added
+
+    def _staged_pages(self, sid: int) -> list[RenderedPage]:
+        """A search's staged pages: from memory if held whole, else from the checkpoint."""
+        held = self._held.pages(sid)
+        if held is not None:
+            return list(held)
+        return [from_stage(offset, data) for offset, data in self._checkpoint.staged(sid)]
 
     def _dedupe(
         self, pages: list[RenderedPage], nshards: int, out: dict[int, list[bytes]]
