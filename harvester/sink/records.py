@@ -9,7 +9,7 @@ read back out of it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -21,6 +21,7 @@ from harvester.sink.messages import HitLike
 __all__ = [
     "GZIP_LEVEL",
     "RenderedPage",
+    "first_by_shard",
     "from_stage",
     "gzip_member",
     "render_page",
@@ -116,6 +117,27 @@ def shard_of(patent_id: str, shards: int) -> int:
 def shards_of(patent_ids: Sequence[str], shards: int) -> list[int]:
     """`shard_of` for many ids at once (the writer's hot loop)."""
     return [crc % shards for crc in map(zlib.crc32, map(str.encode, patent_ids))]
+
+
+def first_by_shard(
+    pages: Iterable[RenderedPage], shards: int
+) -> tuple[list[list[bytes]], int, int]:
+    """The lines of `pages` (given in rank order) by shard, each patent's first line only;
+    the lines kept and the lines seen. One pass, the writer's hot loop (`shard_of` inline)."""
+    buckets: list[list[bytes]] = [[] for _ in range(shards)]
+    put = [bucket.append for bucket in buckets]
+    seen: set[str] = set()
+    keep = seen.add
+    crc32 = zlib.crc32
+    lines_seen = 0
+    for page in pages:
+        lines = page.lines
+        lines_seen += len(lines)
+        for patent_id, line in zip(page.ids, lines, strict=True):
+            if patent_id not in seen:
+                keep(patent_id)
+                put[crc32(patent_id.encode()) % shards](line)
+    return buckets, len(seen), lines_seen
 
 
 def gzip_member(*parts: bytes, level: int = GZIP_LEVEL) -> bytes:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import chain, pairwise
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from harvester.sink.checkpoint import Checkpoint
 from harvester.sink.errors import OutputError, UnknownSearch
@@ -29,6 +29,7 @@ from harvester.sink.images import ImageUploaded, SearchCreated, record
 from harvester.sink.messages import Message, PageFetched, SearchEnded
 from harvester.sink.records import (
     RenderedPage,
+    first_by_shard,
     from_stage,
     gzip_member,
     render_page,
@@ -259,7 +260,14 @@ class Writer:
         self, pages: list[RenderedPage], nshards: int, out: dict[int, list[bytes]]
     ) -> tuple[int, int]:
         """Append one search's records in rank order to `out`, best rank per patent kept."""
-        ids, lines, positions = _in_rank_order(pages)
+        ordered = sorted(pages, key=attrgetter("offset"))
+        if not self._job_scope and not _overlapping(ordered):  # the usual case: one pass
+            by_shard, records, seen = first_by_shard(ordered, nshards)
+            for shard, bucket in enumerate(by_shard):
+                if bucket:
+                    out.setdefault(shard, []).extend(bucket)
+            return records, seen - records
+        ids, lines, positions = _in_rank_order(ordered)
         # patent id -> index of its first (best-ranked) record: built back to front, so
         # the first occurrence is the one that stays
         first = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
@@ -287,24 +295,28 @@ def _pack_lines(block: bytes) -> bytes:
     return gzip_member(block, b"\n")
 
 
-def _in_rank_order(pages: list[RenderedPage]) -> tuple[list[str], list[bytes], int]:
-    """A search's (patent ids, lines) in rank order, and how many distinct (rank, patent)
-    positions they hold.
+def _overlapping(ordered: list[RenderedPage]) -> bool:
+    """True if pages in offset order share ranks (paging overlap at the offset cap)."""
+    return any(a.offset + len(a.ids) > b.offset for a, b in pairwise(ordered))
+
+
+def _in_rank_order(ordered: list[RenderedPage]) -> tuple[list[str], list[bytes], int]:
+    """A search's (patent ids, lines) in rank order from its pages in offset order, and
+    how many distinct (rank, patent) positions they hold.
 
     A hit seen twice at the same rank is paging overlap (with limit < 100 the last page,
     at offset 1000, overlaps the one before it), not a duplicate in the data: it counts
     as one position. Pages that do not overlap (the usual case) are simply put in offset
     order; overlapping ones are sorted record by record, equal ranks in page order.
     """
-    ordered = sorted(pages, key=lambda page: page.offset)
-    if all(a.offset + len(a.ids) <= b.offset for a, b in pairwise(ordered)):
+    if not _overlapping(ordered):
         ids = list(chain.from_iterable(page.ids for page in ordered))
         lines = list(chain.from_iterable(page.lines for page in ordered))
         return ids, lines, len(ids)
     ranked = sorted(
         (
             (page.offset + index, patent_id, line)
-            for page in pages
+            for page in ordered
             for index, (patent_id, line) in enumerate(zip(page.ids, page.lines, strict=True))
         ),
         key=itemgetter(0),
