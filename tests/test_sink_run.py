@@ -83,40 +83,48 @@ async def test_a_full_batch_commits_without_waiting_for_the_interval(tmp_path: P
     assert batches == [5, 5, 5, 5]
 
 
+class Commits:
+    """The writer's on_commit: each commit's page count, and a wait for the next commit."""
+
+    def __init__(self) -> None:
+        self.pages: list[int] = []
+        self._next = anyio.Event()
+
+    def __call__(self, stats: CommitStats) -> None:
+        self.pages.append(stats.pages)
+        self._next.set()
+
+    async def next(self) -> None:
+        with anyio.fail_after(5):
+            await self._next.wait()
+        self._next = anyio.Event()
+
+
 async def test_a_gathering_batch_waits_for_company_until_it_is_flushed(tmp_path: Path) -> None:
     job = synthetic_job(6, searches=10)
-    batches: list[int] = []
-    committed = anyio.Event()
+    commits = Commits()
     gather = Gather(60)  # a wait no test would sit out: only flush() can end it
-
-    def on_commit(stats: CommitStats) -> None:
-        batches.append(stats.pages)
-        committed.set()
-
     send, receive = anyio.create_memory_object_stream[Message](100)
     with open_sink(tmp_path, job) as sink:
         pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
         async with anyio.create_task_group() as tg:
             await tg.start(
                 lambda task_status: sink.run(
-                    receive, task_status=task_status, on_commit=on_commit, gather=gather
+                    receive, task_status=task_status, on_commit=commits, gather=gather
                 )
             )
             async with send:
                 for page in pages[:3]:
                     await send.send(page)
                     await anyio.wait_all_tasks_blocked()  # one at a time, as a pool lands them
-                assert batches == []  # gathered, not committed
+                assert commits.pages == []  # gathered, not committed
                 gather.flush()  # the pool's window is full: commit now
-                with anyio.fail_after(5):
-                    await committed.wait()
-                assert batches == [3]
-                committed = anyio.Event()
+                await commits.next()
+                assert commits.pages == [3]
                 gather.flush()  # asked while nothing waits: the next batch does not wait
                 await send.send(pages[3])
-                with anyio.fail_after(5):
-                    await committed.wait()
-                assert batches == [3, 1]
+                await commits.next()
+                assert commits.pages == [3, 1]
 
 
 async def test_a_flush_also_ends_the_wait_of_a_writer_behind(
@@ -127,14 +135,8 @@ async def test_a_flush_also_ends_the_wait_of_a_writer_behind(
     # as it ends a gathering one.
     monkeypatch.setattr(batching, "_BUSY_FILL_S", 60)  # only flush() can end it
     job = synthetic_job(6, searches=10)
-    batches: list[int] = []
-    committed = anyio.Event()
+    commits = Commits()
     gather = Gather(60)
-
-    def on_commit(stats: CommitStats) -> None:
-        batches.append(stats.pages)
-        committed.set()
-
     send, receive = anyio.create_memory_object_stream[Message](2)
     with open_sink(tmp_path, job) as sink:
         pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
@@ -148,12 +150,11 @@ async def test_a_flush_also_ends_the_wait_of_a_writer_behind(
             await anyio.wait_all_tasks_blocked()  # the stream is full, a sender waits
             await tg.start(
                 lambda task_status: sink.run(
-                    receive, task_status=task_status, on_commit=on_commit, gather=gather
+                    receive, task_status=task_status, on_commit=commits, gather=gather
                 )
             )
             await anyio.wait_all_tasks_blocked()
-            assert batches == []  # the writer waits for its batch to fill
+            assert commits.pages == []  # the writer waits for its batch to fill
             gather.flush()  # the senders can send nothing more until a commit
-            with anyio.fail_after(5):
-                await committed.wait()
-            assert batches == [5]
+            await commits.next()
+            assert commits.pages == [5]
