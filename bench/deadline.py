@@ -15,13 +15,11 @@ then page 1 of every search that has one, ...) simulated on the same sizes and b
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bench.jobs import CONCURRENCY, LIMIT, SearchSpec, ids_for, mixed_totals, write_job
-from bench.nginx import refereed_sandbox
-from bench.procs import harvester_cmd, run_measured
+from bench.nginx import refereed_sandbox, run_refereed
 from bench.table import Context, Row
 from harvester.paging import min_calls
 
@@ -78,18 +76,12 @@ def run(ctx: Context) -> list[Row]:
             created_at=created,
         )
         stamp = created.isoformat()
-        sandbox.register([{"id": s.search_id, "created_at": stamp} for s in searches])
-        spawned = time.time()
-        env = sandbox.env(proxy.url if proxy is not None else None)
-        result = run_measured(harvester_cmd(job, work / "out", "--fresh"), env=env,
-                              log=work / "h.log")  # fmt: skip
-        stats = sandbox.stats()
-    if proxy is not None:
-        refused = sum(1 for _, status, _ in proxy.log_lines() if status in (429, 503))
-        referee = "nginx limit_req"
-    else:
-        refused = int(str(stats["rate_limited"]))
-        referee = "the sandbox"
+        run = run_refereed(
+            sandbox, proxy, job, work, [{"id": s.search_id, "created_at": stamp} for s in searches]
+        )
+    result, stats, spawned, refused, referee = (
+        run.result, run.stats, run.spawned, run.refused, run.referee
+    )  # fmt: skip
     budget = int(RATE * (created.timestamp() + window_s - spawned))
     lines = (work / "out" / "searches.jsonl").read_text().splitlines()
     statuses = [json.loads(line)["status"] for line in lines]

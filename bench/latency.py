@@ -13,9 +13,9 @@ data (nothing lost, nothing twice), and the sandbox's billing shows no page paid
 from __future__ import annotations
 
 from bench.jobs import ids_for, min_job_calls
-from bench.nginx import nginx_proxy
+from bench.nginx import refereed_sandbox
 from bench.outputs import check, expected_hits, read_ours
-from bench.procs import harvester_cmd, run_measured, sandbox_process
+from bench.procs import harvester_cmd, run_measured
 from bench.table import Context, Row
 
 __all__ = ["run"]
@@ -42,21 +42,14 @@ def run(ctx: Context) -> list[Row]:
     job.write_text(
         f'[job]\nname = "latency"\nrate = {LIMIT}\n\n[[search]]\nids_file = "{ids.name}"\n'
     )
-    flags = ("--latency", str(LATENCY_S), "--jitter", str(JITTER_S))
-    with (
-        sandbox_process(*flags) as sandbox,
-        nginx_proxy(
-            ctx.nginx, upstream=sandbox.url, workdir=work / "nginx", rate=LIMIT, burst=BURST
-        ) as proxy,
-    ):
+    flags = ["--latency", str(LATENCY_S), "--jitter", str(JITTER_S)]
+    with refereed_sandbox(ctx.nginx, work, flags, rate=LIMIT, burst=BURST) as (sandbox, proxy):
+        assert proxy is not None  # nginx is there
         cmd = harvester_cmd(job, work / "out", "--fresh")
         result = run_measured(cmd, env=sandbox.env(proxy.url), log=work / "harvester.log")
         stats = sandbox.stats()
-    lines = proxy.log_lines()
-    rejected = sum(1 for _, status, _ in lines if status in (429, 503))
-    passed = [t for t, status, uri in lines if status == 200 and "/image-search/" in uri]
-    span = passed[-1] - passed[0] if len(passed) > 1 else float("nan")
-    achieved = (len(passed) - 1) / span
+    verdict = proxy.verdict()
+    rejected, passed, span, achieved = verdict.refused, verdict.passed, verdict.span, verdict.rate
     ratio = achieved / LIMIT
     hits, broken = read_ours(work / "out")
     output = check(hits, broken, expected_hits(searches), deduped=True)

@@ -3,6 +3,7 @@
     with nginx_proxy(binary, upstream=sandbox.url, workdir=d, rate=20, burst=2) as proxy:
         ... harvester at proxy.url ...
     proxy.log_lines()          # (msec, status, uri) of every request, from its access log
+    proxy.verdict()            # refused, passed and first paid calls, the rate achieved
 
 `nodelay`: a request over the rate (past the burst) is refused at once with 429, the way
 an API gateway refuses, instead of being held back until it conforms. Without it nginx
@@ -13,6 +14,7 @@ errors this figure is there to catch; with it every early request shows in the l
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import socket
 import subprocess
@@ -22,9 +24,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.procs import Sandbox, sandbox_process
+from bench.procs import Measured, Sandbox, harvester_cmd, run_measured, sandbox_process
 
-__all__ = ["HEAD", "NginxProxy", "free_port", "nginx_process", "nginx_proxy", "wait_listening"]
+__all__ = [
+    "HEAD",
+    "NginxProxy",
+    "RefereedRun",
+    "Verdict",
+    "free_port",
+    "nginx_process",
+    "nginx_proxy",
+    "refereed_sandbox",
+    "run_refereed",
+    "wait_listening",
+]
 
 #: The top of every config of the bench: one worker in the foreground, and every file it
 #: writes inside the figure's own directory.
@@ -85,6 +98,34 @@ class NginxProxy:
             msec, status, uri = line.split(" ", 2)
             rows.append((float(msec), int(status), uri))
         return rows
+
+    def verdict(self) -> Verdict:
+        """What the referee saw, from its access log."""
+        lines = self.log_lines()
+        return Verdict(
+            refused=sum(1 for _, status, _ in lines if status in (429, 503)),
+            passed=[t for t, status, uri in lines if status == 200 and "/image-search/" in uri],
+            first=min((t for t, _, uri in lines if "/image-search/" in uri), default=math.nan),
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    """The referee's count of a run's paid calls (the token endpoint aside)."""
+
+    refused: int  #: answered 429 or 503 by limit_req
+    passed: list[float]  #: when each call nginx let through arrived (epoch seconds)
+    first: float  #: when the first call arrived, let through or not (nan if none)
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first call let through to the last."""
+        return self.passed[-1] - self.passed[0] if len(self.passed) > 1 else math.nan
+
+    @property
+    def rate(self) -> float:
+        """Calls let through per second over that span."""
+        return (len(self.passed) - 1) / self.span
 
 
 def free_port() -> int:
@@ -159,3 +200,36 @@ def refereed_sandbox(
             nginx, upstream=sandbox.url, workdir=workdir / "nginx", rate=rate, burst=burst
         ) as proxy:
             yield sandbox, proxy
+
+
+@dataclass(slots=True, frozen=True)
+class RefereedRun:
+    """A harvester run against searches registered with the sandbox, and its referee's count."""
+
+    result: Measured
+    stats: dict[str, object]  #: the sandbox's counters after the run
+    spawned: float  #: when the harvester was started (epoch seconds)
+    refused: int  #: calls the referee refused
+    first: float  #: when the first paid call arrived (nan where the sandbox referees)
+    referee: str  #: who refereed, for the row
+
+
+def run_refereed(
+    sandbox: Sandbox,
+    proxy: NginxProxy | None,
+    job: Path,
+    work: Path,
+    searches: list[dict[str, str]],
+) -> RefereedRun:
+    """Register `searches` (id, created_at) with the sandbox, run the harvester on `job`
+    through the referee into work/out (log work/h.log), and read what the referee saw."""
+    sandbox.register(searches)
+    spawned = time.time()
+    env = sandbox.env(proxy.url if proxy is not None else None)
+    result = run_measured(harvester_cmd(job, work / "out", "--fresh"), env=env, log=work / "h.log")
+    stats = sandbox.stats()
+    if proxy is None:
+        refused = int(str(stats["rate_limited"]))
+        return RefereedRun(result, stats, spawned, refused, math.nan, "the sandbox")
+    verdict = proxy.verdict()
+    return RefereedRun(result, stats, spawned, verdict.refused, verdict.first, "nginx limit_req")

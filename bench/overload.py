@@ -11,12 +11,10 @@ finish. Figure 4 (mixed sizes, against an oracle) stays beside it.
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 
 from bench.jobs import ids_for
-from bench.nginx import refereed_sandbox
-from bench.procs import harvester_cmd, run_measured
+from bench.nginx import refereed_sandbox, run_refereed
 from bench.table import Context, Row
 from harvester.paging import min_calls
 
@@ -48,19 +46,12 @@ def run(ctx: Context) -> list[Row]:
             f'[job]\nname = "overload"\nrate = {RATE}\nvalidity_minutes = {WINDOW_S / 60}\n\n'
             f'[[search]]\nids_file = "{ids.name}"\n'
         )
-        sandbox.register([{"id": s.search_id, "created_at": stamp} for s in searches])
-        spawned = time.time()
-        env = sandbox.env(proxy.url if proxy is not None else None)
-        result = run_measured(harvester_cmd(job, work / "out", "--fresh"), env=env,
-                              log=work / "h.log")  # fmt: skip
-        stats = sandbox.stats()
-    if proxy is not None:
-        lines = proxy.log_lines()
-        refused = sum(1 for _, status, _ in lines if status in (429, 503))
-        first = min((t for t, _, uri in lines if "/image-search/" in uri), default=float("nan"))
-        referee = "nginx limit_req"
-    else:
-        refused, first, referee = int(str(stats["rate_limited"])), float("nan"), "the sandbox"
+        run = run_refereed(
+            sandbox, proxy, job, work, [{"id": s.search_id, "created_at": stamp} for s in searches]
+        )
+    result, stats, spawned, refused, first, referee = (
+        run.result, run.stats, run.spawned, run.refused, run.first, run.referee
+    )  # fmt: skip
     rows = [json.loads(line) for line in (work / "out" / "searches.jsonl").read_text().splitlines()]
     whole = [r for r in rows if r["status"] == "truncated"]
     wasted = sum(r["calls"] for r in rows if r["status"] != "truncated")

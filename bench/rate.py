@@ -9,8 +9,8 @@ results calls it passed, over the limit.
 from __future__ import annotations
 
 from bench.jobs import CONCURRENCY, ids_for, min_job_calls, write_job
-from bench.nginx import nginx_proxy
-from bench.procs import harvester_cmd, run_measured, sandbox_process
+from bench.nginx import refereed_sandbox
+from bench.procs import harvester_cmd, run_measured
 from bench.table import Context, Row
 
 __all__ = ["run"]
@@ -30,20 +30,13 @@ def run(ctx: Context) -> list[Row]:
     work = ctx.workdir / "rate"
     searches = ids_for([1100] * SEARCHES, "rate")
     job = write_job(work, "rate", searches, rate=LIMIT, concurrency=CONCURRENCY)
-    with (
-        sandbox_process() as sandbox,
-        nginx_proxy(
-            ctx.nginx, upstream=sandbox.url, workdir=work / "nginx", rate=LIMIT, burst=BURST
-        ) as proxy,
-    ):
+    with refereed_sandbox(ctx.nginx, work, [], rate=LIMIT, burst=BURST) as (sandbox, proxy):
+        assert proxy is not None  # nginx is there
         cmd = harvester_cmd(job, work / "out", "--fresh", "--rate", str(LIMIT))
         result = run_measured(cmd, env=sandbox.env(proxy.url), log=work / "harvester.log")
         server_calls = sandbox.calls()
-    lines = proxy.log_lines()
-    rejected = sum(1 for _, status, _ in lines if status in (429, 503))
-    passed = [t for t, status, uri in lines if status == 200 and "/image-search/" in uri]
-    span = passed[-1] - passed[0] if len(passed) > 1 else float("nan")
-    achieved = (len(passed) - 1) / span
+    verdict = proxy.verdict()
+    rejected, passed, span, achieved = verdict.refused, verdict.passed, verdict.span, verdict.rate
     ratio = achieved / LIMIT
     met = ratio >= TARGET and rejected == 0 and result.code == 0
     limits = ""
