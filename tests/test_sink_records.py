@@ -54,6 +54,25 @@ def test_a_staged_page_reads_back_as_the_same_lines(page: list[FakeHit], offset:
         assert line == orjson.dumps(expected)  # byte for byte what one dumps per record gives
 
 
+@given(st.none() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False))
+def test_any_score_is_written_as_the_same_json_value(score: float | None) -> None:
+    [line] = render_page("S", 0, "T", [FakeHit("P", None, None, score, None)]).lines
+    assert orjson.loads(line)["score"] == score
+    if score is None or abs(score) < 1e16:  # from 1e16 on: "1e16", orjson's "1e+16"
+        assert line == orjson.dumps(
+            {
+                "search_id": "S",
+                "patent_id": "P",
+                "patent_pn": None,
+                "title": None,
+                "score": score,
+                "url": None,
+                "rank": 1,
+                "harvested_at": "T",
+            }
+        )
+
+
 def test_shard_choice_is_stable_across_processes_and_versions() -> None:
     # crc32 of the UTF-8 id: fixed values, unlike Python's salted hash()
     ids = ("CN1", "US2", "专利3", "EP4", "JP5")  # crc32: 2998503482, 3430378078, ...
