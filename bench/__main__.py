@@ -44,7 +44,7 @@ WORKDIR = ROOT / "out" / "bench"
 NEEDS_NGINX = ("cpu", "rate", "deadline")
 NEEDS_PEERS = ("peers",)
 NOTES_MARK = "<!-- notes: everything below this line is kept when the bench rewrites the file -->"
-_OURS = ("aiohttp", "anyio", "orjson")
+_OURS = ("aiohttp", "anyio", "msgspec", "orjson")
 
 
 def _figure(name: str) -> Callable[[Context], list[Row]]:

@@ -326,19 +326,23 @@ class PatSnapClient:
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
     """The whole body, refusing more than MAX_BODY_BYTES (no page of hits is that large)."""
-    too_large = ProtocolError(
-        f"response body exceeds {MAX_BODY_BYTES} bytes", http_status=response.status
-    )
     if response.content_length is not None and response.content_length > MAX_BODY_BYTES:
-        raise too_large
+        raise _too_large(response)
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_any():
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise too_large
+            raise _too_large(response)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(response: aiohttp.ClientResponse) -> ProtocolError:
+    # made only when raised, not built (and thrown away) for every page
+    return ProtocolError(
+        f"response body exceeds {MAX_BODY_BYTES} bytes", http_status=response.status
+    )
 
 
 def _no_hidden_resend(session: aiohttp.ClientSession) -> None:

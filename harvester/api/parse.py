@@ -37,11 +37,13 @@ from harvester.api.errors import (
     error_for_code,
     error_for_http_status,
 )
+from harvester.api.fast_page import fast_page
 from harvester.api.models import Created, Hit, Page, TokenGrant, Upload
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",
     "MAX_BODY_BYTES",
+    "lenient_page",
     "parse_created",
     "parse_page",
     "parse_retry_after",
@@ -69,6 +71,15 @@ _KINDS: Mapping[type, str] = MappingProxyType(
 
 def parse_page(body: bytes, *, http_status: int = 200, retry_after: float | None = None) -> Page:
     """The page in a `GET /image-search/results` answer, or raise the PatSnapError it means."""
+    if 200 <= http_status < 300:
+        page = fast_page(body)  # the plain case in one pass: the Page the lenient path gives
+        if page is not None:
+            return page
+    return lenient_page(body, http_status=http_status, retry_after=retry_after)
+
+
+def lenient_page(body: bytes, *, http_status: int = 200, retry_after: float | None = None) -> Page:
+    """parse_page without its fast path: every rule above, for any body."""
     answer = _success(body, http_status, retry_after)
     return _page(answer.get("data"), http_status)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 
 from harvester.api.errors import UsageError
 from harvester.jobs import JobFileError
-from harvester.ops import (
+from harvester.ops.errors import (
     BadPartition,
     DestinationError,
     MergeConflict,

@@ -10,6 +10,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -22,10 +23,12 @@ from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.engine.rate import Throttle
 from harvester.engine.run import prepare, run_harvest
 from harvester.jobs import Job
-from harvester.ops import MetricsFile
 from harvester.report import ProgressLine, TextLogObserver
 from harvester.runreport import Timeline
 from harvester.sink import Sink
+
+if TYPE_CHECKING:  # only a --metrics-file run loads it (cli.run)
+    from harvester.ops.metrics import MetricsFile
 
 __all__ = ["PoolRun", "run_pool"]
 

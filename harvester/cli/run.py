@@ -24,12 +24,7 @@ from harvester.engine.breaker import Unreachable
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.jobs import Job, describe_changes, load_job
-from harvester.ops import (
-    MetricsFile,
-    Partition,
-    partition_dir,
-    partition_job,
-)
+from harvester.ops.partition import Partition, partition_dir, partition_job
 from harvester.report import (
     RunSummary,
     is_terminal,
@@ -151,6 +146,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             console.say(_JOB_DEDUPE_NOTE, event="note")
         metrics = None
         if args.metrics_file:
+            from harvester.ops.metrics import MetricsFile  # only a run that writes one
+
             metrics = MetricsFile(
                 args.metrics_file,
                 job=job.settings.name,

@@ -6,7 +6,7 @@ from harvester.cli.exits import EXIT_INCOMPLETE, EXIT_OK
 from harvester.engine.events import Observer
 from harvester.engine.harvest import Harvest, HarvestOptions
 from harvester.jobs import Job
-from harvester.ops import Partition
+from harvester.ops.partition import Partition
 from harvester.runreport import Timeline, write_report
 from harvester.sink import Sink
 

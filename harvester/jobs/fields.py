@@ -6,7 +6,6 @@ is not; the message says what is wrong and what is allowed, in words for the use
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -62,6 +61,8 @@ def show(value: object) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean "rate"?)' when `word` is close to one of `choices`, else ''."""
+    import difflib  # only a job file with a mistake needs it: not at every start-up
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7)
     return f' (did you mean "{close[0]}"?)' if close else ""
 

@@ -2,10 +2,13 @@
 
 Each module is one command's logic, called by `harvester.cli`; none prints or exits.
 Optional extras are imported lazily: fsspec/s3fs (`[s3]`) only for URL destinations,
-pyarrow (`[parquet]`) only for Parquet export.
+pyarrow (`[parquet]`) only for Parquet export; so are the command modules themselves.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from harvester.ops.errors import (
     BadPartition,
@@ -15,9 +18,6 @@ from harvester.ops.errors import (
     NotPublishable,
     OpsError,
 )
-from harvester.ops.export import ExportResult, export_parquet
-from harvester.ops.merge import merge_runs
-from harvester.ops.metrics import MetricsFile
 from harvester.ops.partition import (
     Partition,
     parse_partition,
@@ -25,8 +25,35 @@ from harvester.ops.partition import (
     partition_job,
     partition_of,
 )
+
+# eager: `publish` is also the name of its module, which the import system binds on this
+# package when it loads that module (a lazily looked-up function would lose to it)
 from harvester.ops.publish import PublishResult, lake_path, publish
 from harvester.ops.verify import FinishedRun, RunFile, verify_run
+
+if TYPE_CHECKING:
+    from harvester.ops.export import ExportResult, export_parquet
+    from harvester.ops.merge import merge_runs
+    from harvester.ops.metrics import MetricsFile
+
+#: Imported on first use: `harvester run` (whose start-up CPU figure 1b counts per page)
+#: needs neither export, merge nor (without --metrics-file) the metrics file.
+_LAZY = {
+    "ExportResult": "export",
+    "export_parquet": "export",
+    "merge_runs": "merge",
+    "MetricsFile": "metrics",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # looked up once
+    return value
+
 
 __all__ = [
     "BadPartition",
