@@ -46,6 +46,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check harvester tests bench
+	$(BIN)/ruff format --check harvester tests bench
 	$(BIN)/mypy
 
 clean:

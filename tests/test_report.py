@@ -47,9 +47,14 @@ def test_text_log_keeps_notable_events_and_skips_page_noise() -> None:
 def test_summary_names_statuses_records_calls_and_next_steps() -> None:
     stats = HarvestStats(searches=3, calls=12, retries=2, pages=10, errors=Counter())
     summary = RunSummary(
-        job_name="nightly", out_dir="out/nightly/dt=2026-11-25",
-        totals={"records": 1234, "duplicates": 5}, by_status={"complete": 2, "expired": 1},
-        stats=stats, elapsed=6.0, success=True, stop_reason=None,
+        job_name="nightly",
+        out_dir="out/nightly/dt=2026-11-25",
+        totals={"records": 1234, "duplicates": 5},
+        by_status={"complete": 2, "expired": 1},
+        stats=stats,
+        elapsed=6.0,
+        success=True,
+        stop_reason=None,
         advice=["recreate expired searches"],
     )
     text = summary.text()

@@ -125,4 +125,3 @@ def _job_problems(console: Console, error: JobFileError) -> None:
 def entry() -> None:
     """Console-script entry point."""
     sys.exit(main())
-

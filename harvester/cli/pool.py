@@ -140,5 +140,3 @@ async def _show_progress(harvest: Harvest, line: ProgressLine | None, observer: 
                 latency_p50=stats.latency_p50,
                 latency_p90=stats.latency_p90,
             )
-
-
