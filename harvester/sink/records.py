@@ -61,30 +61,19 @@ class RenderedPage:
 # fell 15%. The lines are orjson's byte for byte but for floats of 1e16 and up ("1e16",
 # where orjson writes "1e+16"): the same JSON value, and no score is that large.
 class _Record(msgspec.Struct, gc=False):
-    """A record's fields in the contract's order (DESIGN.md: the output files)."""
+    """A record's fields in the contract's order (DESIGN.md: the output files); `image`
+    only for a search made from an image (UNSET fields are not written). The defaults
+    are never used: every record is made with all nine values, in this order."""
 
     search_id: str
-    patent_id: str
-    patent_pn: str | None
-    title: str | None
-    score: float | None
-    url: str | None
-    rank: int
-    harvested_at: str
-
-
-class _ImageRecord(msgspec.Struct, gc=False):
-    """A record of a search made from an image: `image` follows `search_id`."""
-
-    search_id: str
-    image: str
-    patent_id: str
-    patent_pn: str | None
-    title: str | None
-    score: float | None
-    url: str | None
-    rank: int
-    harvested_at: str
+    image: str | msgspec.UnsetType = msgspec.UNSET
+    patent_id: str = ""
+    patent_pn: str | None = None
+    title: str | None = None
+    score: float | None = None
+    url: str | None = None
+    rank: int = 0
+    harvested_at: str = ""
 
 
 _encode_lines = msgspec.json.Encoder().encode_lines
@@ -101,17 +90,11 @@ def render_page(
     from an image adds `image` (the job's value) after `search_id`."""
     if not hits:
         return RenderedPage(offset, [], b"")
-    records: list[_Record] | list[_ImageRecord]
-    if image is None:
-        records = [
-            _Record(search_id, patent_id, patent_pn, title, score, url, rank, harvested_at)
-            for rank, (patent_id, patent_pn, title, score, url) in enumerate(hits, offset + 1)
-        ]
-    else:
-        records = [
-            _ImageRecord(search_id, image, pid, pn, title, score, url, rank, harvested_at)
-            for rank, (pid, pn, title, score, url) in enumerate(hits, offset + 1)
-        ]
+    shown: str | msgspec.UnsetType = msgspec.UNSET if image is None else image
+    records = [
+        _Record(search_id, shown, patent_id, patent_pn, title, score, url, rank, harvested_at)
+        for rank, (patent_id, patent_pn, title, score, url) in enumerate(hits, offset + 1)
+    ]
     # one call for the page: each record on its own line, the last newline cut
     return RenderedPage(offset, list(map(itemgetter(0), hits)), _encode_lines(records)[:-1])
 
