@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from harvester.engine.rate import DEFAULT_MARGIN
+from harvester.runreport.timeline import read_timeline
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
 from tests.test_harvest_support import (
@@ -84,6 +85,12 @@ async def test_plan_after_a_probe_predicts_the_runs_calls_exactly_and_a_time_the
         code, probe = await run_cli([*plan, "--probe"], env, tmp_path)
         assert code == 0 and sandbox.stats.calls == len(PLAN_IDS), probe  # page 0 of each
         calls, span = planned(probe.stdout)
+        # the probe's paid calls are in the timeline and the report, as a segment of its own
+        [segment] = read_timeline(out)
+        assert segment.settings.get("probe") is True
+        assert sum(b.get("s", 0) for b in segment.buckets) == len(PLAN_IDS)
+        assert (segment.end or {}).get("reason", "").startswith("plan --probe")
+        assert "plan --probe" in (out / "report.html").read_text()
 
         code, run = await run_cli(["run", str(job), "--out", str(out)], env, tmp_path)
         run_calls = sandbox.stats.calls - len(PLAN_IDS)

@@ -237,17 +237,24 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
         observer, _ = _observer(console)
         observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
         options = _options(job, probe_only=True)
-        settings = _client_settings(args, options)
-        pool = PoolRun(job, sink, base_url, credentials, settings, options, observer, console)
+        timeline = open_timeline(job, sink, options, None, probe=True)
+        observer = timeline.observing(observer)
+        client = _client_settings(args, options)
+        pool = PoolRun(
+            job, sink, base_url, credentials, client, options, observer, console, timeline=timeline
+        )
         harvest, caught = run_pool(pool, started=time.time())
+        code = run_exit(
+            caught=caught,
+            stopped=harvest.stop_error is not None,
+            unreachable=harvest.unreachable is not None,
+            success=True,  # a probe makes nothing final that a run would not
+            by_status={},
+        )
+        # drawn from the checkpoint, the manifest left alone: a probe writes no closing files
+        reason = harvest.stats.stop_reason or _PROBED
+        close_report(timeline, sink, observer, code, reason, harvest, unfinished=True)
     console.result |= {"calls": harvest.stats.calls}
-    code = run_exit(
-        caught=caught,
-        stopped=harvest.stop_error is not None,
-        unreachable=harvest.unreachable is not None,
-        success=True,  # a probe makes nothing final that a run would not
-        by_status={},
-    )
     if harvest.unreachable is not None and code == EXIT_UNREACHABLE:
         pending = harvest.stats.searches - harvest.stats.done
         console.say(
@@ -262,6 +269,9 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
             exit_code=code,
         )
     return code
+
+
+_PROBED = "plan --probe: page 0 of each search of unknown size"
 
 
 def unreachable_message(base_url: str, verdict: Unreachable, pending: int, *, probe: bool) -> str:

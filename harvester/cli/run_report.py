@@ -14,9 +14,10 @@ __all__ = ["close_report", "open_timeline"]
 
 
 def open_timeline(
-    job: Job, sink: Sink, options: HarvestOptions, part: Partition | None
+    job: Job, sink: Sink, options: HarvestOptions, part: Partition | None, *, probe: bool = False
 ) -> Timeline:
-    """Start this run's segment of the directory's timeline (what report.html draws)."""
+    """Start this run's segment of the directory's timeline (what report.html draws); a
+    `plan --probe` has one too, marked `probe`: its calls are paid like a run's."""
     settings: dict[str, object] = {
         "rate": options.rate,
         "burst": options.burst,
@@ -24,6 +25,7 @@ def open_timeline(
         "max_concurrency": options.max_concurrency,
         "validity_minutes": job.settings.validity_minutes,
         **({"partition": str(part)} if part else {}),
+        **({"probe": True} if probe else {}),
     }
     search_ids = [search.search_id for search in job.searches]
     return Timeline.open(sink.out_dir, run_id=sink.run_id, settings=settings, search_ids=search_ids)
