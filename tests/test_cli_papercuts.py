@@ -67,3 +67,16 @@ def test_the_sandbox_help_names_its_built_in_credentials_and_port(
     text = capsys.readouterr().out
     assert "sandbox-client" in text and "sandbox-secret" in text and "8765" in text
     assert "8080" not in text
+
+
+def test_status_keeps_its_columns_when_an_image_key_is_long(tmp_path: Path) -> None:
+    run_once(tmp_path, synthetic_job(2, searches=2), seed=1)
+    report = read_status(tmp_path)
+    long_key = "image:https://img.example.com/designs/a-rather-long-path/SBX-640-chair.jpg"
+    first = dataclasses.replace(report.searches[0], search_id=long_key)
+    text = dataclasses.replace(report, searches=(first, *report.searches[1:])).to_text()
+    table = text.splitlines()[text.splitlines().index("") + 1 :]
+    # every row's status starts where the header's does
+    column = table[0].index("status")
+    assert all(row[column - 1] == " " and row[column] != " " for row in table[1:]), table
+    assert any(row.startswith(long_key + " ") for row in table)

@@ -75,13 +75,17 @@ class StatusReport:
             f"records   {t['records']:,} written, {t['duplicates']:,} duplicates dropped",
             f"calls     {t['calls']:,} ({t['retries']:,} retries)",
             "",
-            f"{'search_id':<40} {'status':<10} {'total':>6} {'pages':>5} {'records':>7}  error",
         ]
         rows = sorted(self.searches, key=lambda s: s.status in _NEEDS_A_LOOK, reverse=True)
+        # as wide as the longest id shown (an image's key holds its URL or path)
+        width = max([40, *(len(search.search_id) for search in rows[:max_rows])])
+        lines.append(
+            f"{'search_id':<{width}} {'status':<10} {'total':>6} {'pages':>5} {'records':>7}  error"
+        )
         for search in rows[:max_rows]:
             error = " ".join(str(part) for part in (search.error_code, search.error_msg) if part)
             lines.append(
-                f"{search.search_id:<40} {search.status or SearchStatus.PENDING:<10}"
+                f"{search.search_id:<{width}} {search.status or SearchStatus.PENDING:<10}"
                 f" {'-' if search.total is None else search.total:>6}"
                 f" {len(search.done_offsets):>5} {search.records:>7}  {error}".rstrip()
             )
