@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from harvester.engine.rate import DEFAULT_MARGIN
+from harvester.ops.verify import verify_run
 from harvester.runreport.timeline import read_timeline
 from harvester.sandbox import running_sandbox
 from harvester.sandbox.dataset import Dataset
@@ -110,3 +111,20 @@ async def test_plan_after_a_probe_predicts_the_runs_calls_exactly_and_a_time_the
 def stamp(text: str) -> datetime:
     """An ISO-8601 time with a Z."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def test_plan_probe_on_a_finished_run_leaves_it_verifiable(tmp_path: Path) -> None:
+    # the probe pays nothing there and makes nothing final: the run stays publishable
+    # (publish refuses a report.html that no longer matches the manifest)
+    job = write_job(tmp_path, ["SBX-1-one", "SBX-99-under"], rate=200, concurrency=4)
+    out = tmp_path / "out"
+    async with running_sandbox(sandbox_config(SEED)) as sandbox:
+        env = cli_env(sandbox.url)
+        code, run = await run_cli(["run", str(job), "--out", str(out)], env, tmp_path)
+        assert code == 0, run
+        verify_run(out)
+        timeline = (out / "_timeline.jsonl").read_bytes()
+        code, probe = await run_cli(["plan", str(job), "--out", str(out), "--probe"], env, tmp_path)
+        assert code == 0, probe
+    verify_run(out)
+    assert (out / "_timeline.jsonl").read_bytes() == timeline

@@ -237,13 +237,23 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
         observer, _ = _observer(console)
         observer.event("probe_started", job=job.settings.name, out=str(out_dir), auth=note)
         options = _options(job, probe_only=True)
-        timeline = open_timeline(job, sink, options, None, probe=True)
-        observer = timeline.observing(observer)
+        # The probe's calls are paid: they get a segment of the timeline, and the report
+        # shows them. A finished directory is left as it is (its manifest lists its
+        # report); there is nothing left to probe in it anyway.
+        timeline = None
+        if not sink.is_complete():
+            timeline = open_timeline(job, sink, options, None, probe=True)
+            observer = timeline.observing(observer)
         client = _client_settings(args, options)
         pool = PoolRun(
             job, sink, base_url, credentials, client, options, observer, console, timeline=timeline
         )
-        harvest, caught = run_pool(pool, started=time.time())
+        try:
+            harvest, caught = run_pool(pool, started=time.time())
+        except OutputError as exc:  # exit 5: still end the segment, if the disk lets us
+            if timeline is not None:
+                close_report(timeline, sink, observer, EXIT_OUTPUT, str(exc), None, unfinished=True)
+            raise
         code = run_exit(
             caught=caught,
             stopped=harvest.stop_error is not None,
@@ -251,9 +261,9 @@ def probe(job: Job, out_dir: Path, args: argparse.Namespace, err: TextIO) -> int
             success=True,  # a probe makes nothing final that a run would not
             by_status={},
         )
-        # drawn from the checkpoint, the manifest left alone: a probe writes no closing files
-        reason = harvest.stats.stop_reason or _PROBED
-        close_report(timeline, sink, observer, code, reason, harvest, unfinished=True)
+        if timeline is not None:  # drawn from the checkpoint; a probe writes no closing files
+            reason = harvest.stats.stop_reason or _PROBED
+            close_report(timeline, sink, observer, code, reason, harvest, unfinished=True)
     console.result |= {"calls": harvest.stats.calls}
     if harvest.unreachable is not None and code == EXIT_UNREACHABLE:
         pending = harvest.stats.searches - harvest.stats.done
