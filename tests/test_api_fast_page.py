@@ -146,3 +146,16 @@ def test_a_hit_off_the_api_pages_types_steps_aside(hit: dict[str, Any]) -> None:
 def test_an_answer_that_is_not_a_plain_success_steps_aside(head: dict[str, Any]) -> None:
     body = orjson.dumps({**head, "data": {"patent_messages": [], "total_search_result_count": 0}})
     assert fast_page(body) is None
+
+
+def test_a_body_nested_too_deep_for_the_fast_path_is_left_to_the_lenient_one() -> None:
+    depth = 3000  # past msgspec's depth (a RecursionError) and orjson's (1,024)
+    body = (
+        b'{"error_code":0,"status":true,"x":'
+        + b"[" * depth
+        + b"]" * depth
+        + b',"data":{"patent_messages":[{"patent_id":"a"}],"total_search_result_count":1}}'
+    )
+    assert fast_page(body) is None
+    with pytest.raises(PatSnapError):
+        parse_page(body)  # a protocol error a search handles, not an error that ends the run

@@ -8,7 +8,10 @@ orjson's dicts plus a Python loop over every hit (parse._hits) cost about twice 
 CPU per page, and a run parses thousands of pages. The answer is the one parse_page's
 lenient path would give for the same body, field by field (tests/test_api_fast_page.py
 checks both on generated bodies): a body this path refuses in any way (wrong type, an
-error code, a missing field, bad JSON) goes to that path, never to an error from here.
+error code, a missing field, bad JSON, nesting too deep to decode) goes to that path,
+never to an error from here. The one difference: a field this path does not read is
+skipped, not checked, so a number out of a double's range there (which orjson refuses)
+does not make an otherwise plain answer a protocol error.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ def fast_page(body: bytes) -> Page | None:
     """The page of a plain successful answer, or None when parse_page must decide."""
     try:
         answer = _decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # RecursionError: nested past msgspec's depth; the lenient path says so
     data = answer.data
     # a success by the letter: error_code the integer 0 (msgspec takes no bool or float
     # for an int) and status true, a list of hits and a usable total
