@@ -7,9 +7,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from harvester.sink import CommitStats, Message, PageFetched, batching
+from harvester.sink import CommitStats, Message, PageFetched, Sink, batching
 from harvester.sink.batching import Gather
-from tests.test_sink_helpers import feed, open_sink, synthetic_job
+from tests.test_sink_helpers import FakeSearch, feed, open_sink, synthetic_job
 
 
 async def test_cancelled_writer_commits_what_was_sent_before_it_stops(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ async def test_a_full_batch_commits_without_waiting_for_the_interval(tmp_path: P
     batches: list[int] = []
     send, receive = anyio.create_memory_object_stream[Message](100)
     with open_sink(tmp_path, job) as sink:
-        pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
+        pages = fed_pages(job, sink)
         async with anyio.create_task_group() as tg:
             await tg.start(
                 lambda task_status: sink.run(
@@ -81,6 +81,11 @@ async def test_a_full_batch_commits_without_waiting_for_the_interval(tmp_path: P
                 for page in pages[:20]:
                     await send.send(page)
     assert batches == [5, 5, 5, 5]
+
+
+def fed_pages(job: list[FakeSearch], sink: Sink) -> list[PageFetched]:
+    """The pages an engine would send this sink for the job, without the ends."""
+    return [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
 
 
 class Commits:
@@ -106,7 +111,7 @@ async def test_a_gathering_batch_waits_for_company_until_it_is_flushed(tmp_path:
     gather = Gather(60)  # a wait no test would sit out: only flush() can end it
     send, receive = anyio.create_memory_object_stream[Message](100)
     with open_sink(tmp_path, job) as sink:
-        pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
+        pages = fed_pages(job, sink)
         async with anyio.create_task_group() as tg:
             await tg.start(
                 lambda task_status: sink.run(
@@ -139,7 +144,7 @@ async def test_a_flush_also_ends_the_wait_of_a_writer_behind(
     gather = Gather(60)
     send, receive = anyio.create_memory_object_stream[Message](2)
     with open_sink(tmp_path, job) as sink:
-        pages = [m for m in feed(job, sink.progress(), seed=2) if isinstance(m, PageFetched)]
+        pages = fed_pages(job, sink)
 
         async def sender() -> None:
             for page in pages[:5]:
